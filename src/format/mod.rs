@@ -1,2 +1,3 @@
 //! stub
 pub(crate) mod escape; pub(crate) mod time;
+pub(crate) mod number;
