@@ -779,6 +779,20 @@ mod tests {
         assert_eq!(filter(&printed), built);
     }
 
+    #[test]
+    fn large_inputs_stay_linear() {
+        // 40 000 directives, half of them repeats: a quadratic step would
+        // make this test take minutes.
+        let input: Vec<String> = (0..40_000)
+            .map(|idx| format!("t{}=debug", idx % 20_000))
+            .collect();
+        let (filter, errors) = Filter::parse_lossy(&input.join(","));
+        assert_eq!(errors, vec![]);
+        assert_eq!(filter.len(), 20_000);
+        assert!(filter.enabled("t19999", Level::DEBUG, &[]));
+        assert!(!filter.enabled("u", Level::ERROR, &[]));
+    }
+
     /// A small xorshift64* generator, so the randomized test is repeatable.
     struct Rng(u64);
 
