@@ -635,9 +635,7 @@ pub fn extract<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Incoming {
 /// });
 /// ```
 pub fn inject(set: impl FnMut(&str, &str)) {
-    // The subscriber wires this to `crate::current_context()`; see the
-    // FIXME on `current_context_stub`.
-    if let Some(cx) = crate::context::current_context_stub() {
+    if let Some(cx) = crate::current_context() {
         cx.inject_into(set)
     }
 }

@@ -176,13 +176,6 @@ impl TraceContext {
     }
 }
 
-/// Stands in for `crate::current_context()` until the subscriber exists.
-//
-// FIXME: the subscriber wires `propagation::inject` to the real
-// `crate::current_context()` and removes this (during the first build-out)
-pub(crate) fn current_context_stub() -> Option<TraceContext> {
-    None
-}
 
 #[cfg(test)]
 mod tests {

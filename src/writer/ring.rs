@@ -1,0 +1,285 @@
+//! A single-producer, single-consumer byte ring: one per (thread, pipeline).
+//!
+//! The producing thread appends whole lines and publishes them with one
+//! `Release` store of `tail`; the writer (the only consumer, serialised by the
+//! pipeline's drain lock) reads everything up to `tail` and frees it with one
+//! `Release` store of `head`. Neither side ever waits for the other inside
+//! these functions: a full ring is reported to the caller, who decides to
+//! wait or drop. Lines are never split between two publications, so a
+//! consumer that takes everything it sees never writes half a line.
+//!
+//! Positions are monotonic byte counters (they wrap at `usize::MAX`, which
+//! the arithmetic tolerates); the index into the buffer is `pos % cap`.
+
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+
+/// A byte ring with one producer and one consumer at a time.
+pub(crate) struct Ring {
+    /// The storage; bytes in `[head, tail)` belong to the consumer, the rest
+    /// to the producer.
+    buf: Box<[UnsafeCell<u8>]>,
+
+    /// Next byte the consumer reads. Written only by the consumer.
+    head: CachePadded<AtomicUsize>,
+
+    /// Next byte the producer writes. Written only by the producer.
+    tail: CachePadded<AtomicUsize>,
+
+    /// Set when the producing thread has exited: once empty, the ring can be
+    /// handed to another thread.
+    pub(crate) closed: AtomicBool,
+
+    /// Set by a producer that waits for room (block mode); the writer wakes
+    /// it after draining.
+    pub(crate) waiting: AtomicBool,
+
+    /// Lines the producer dropped because the ring was full (drop mode).
+    pub(crate) dropped: AtomicU64,
+}
+
+/// Keeps the two positions on separate cache lines, so the producer's
+/// stores do not invalidate the consumer's line on every event.
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+// SAFETY: the buffer is shared between exactly one producer and one consumer
+// that touch disjoint byte ranges, delimited by `head` and `tail` with
+// Release/Acquire pairs (see `push` and `readable`); everything else is atomic.
+unsafe impl Sync for Ring {}
+// SAFETY: as for `Sync`; the ring owns its buffer.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    /// A ring holding `cap` bytes.
+    pub(crate) fn new(cap: usize) -> Ring {
+        let buf = (0..cap).map(|_| UnsafeCell::new(0u8)).collect();
+        Ring {
+            buf,
+            head: CachePadded(AtomicUsize::new(0)),
+            tail: CachePadded(AtomicUsize::new(0)),
+            closed: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Capacity in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes published and not yet consumed.
+    pub(crate) fn len(&self) -> usize {
+        // Acquire pairs with the producer's Release in `push`; the consumer's
+        // own head is read with Acquire too, since `len` runs on any thread.
+        let tail = self.tail.load(Ordering::Acquire);
+        let head = self.head.load(Ordering::Acquire);
+        tail.wrapping_sub(head)
+    }
+
+    /// Appends `line` and publishes it, or returns `false` (and changes
+    /// nothing) when it does not fit. Producer only.
+    pub(crate) fn push(&self, line: &[u8]) -> bool {
+        let cap = self.buf.len();
+
+        // Our own position needs no ordering: only this thread writes it.
+        let tail = self.tail.load(Ordering::Relaxed);
+
+        // Acquire pairs with the consumer's Release in `consume`: the bytes it
+        // freed are no longer being read once we see the new head.
+        let head = self.head.load(Ordering::Acquire);
+        let used = tail.wrapping_sub(head);
+        if cap - used < line.len() {
+            return false;
+        }
+
+        // Copy into the free region, in two pieces when it wraps.
+        let start = tail % cap;
+        let first = line.len().min(cap - start);
+        self.write_at(start, &line[..first]);
+        self.write_at(0, &line[first..]);
+
+        // Release pairs with the consumer's Acquire in `readable`: the bytes
+        // written above are visible before the new tail is.
+        self.tail
+            .store(tail.wrapping_add(line.len()), Ordering::Release);
+        true
+    }
+
+    /// Calls `f` with the published bytes (one or two slices, in order) and
+    /// returns how many there were; does not free them. Consumer only.
+    pub(crate) fn readable<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> (usize, R) {
+        let cap = self.buf.len();
+
+        // Acquire pairs with the producer's Release in `push`.
+        let tail = self.tail.load(Ordering::Acquire);
+
+        // Only the consumer writes head; the drain lock orders consumers.
+        let head = self.head.load(Ordering::Relaxed);
+        let len = tail.wrapping_sub(head);
+        let start = head % cap;
+        let first = len.min(cap - start);
+        let r = self.read_at(start, first, |a| self.read_at(0, len - first, |b| f(a, b)));
+        (len, r)
+    }
+
+    /// Frees `n` bytes that `readable` reported. Consumer only.
+    pub(crate) fn consume(&self, n: usize) {
+        let head = self.head.load(Ordering::Relaxed);
+
+        // Release pairs with the producer's Acquire in `push`: our reads of
+        // the freed bytes happen before the producer may overwrite them.
+        self.head.store(head.wrapping_add(n), Ordering::Release);
+    }
+
+    /// Forgets everything unread and clears the flags, for reuse by another
+    /// thread. Only when no producer holds the ring.
+    pub(crate) fn reset(&self) {
+        let tail = self.tail.load(Ordering::Acquire);
+        self.head.store(tail, Ordering::Release);
+        self.closed.store(false, Ordering::Release);
+        self.waiting.store(false, Ordering::Relaxed);
+        self.dropped.store(0, Ordering::Relaxed);
+    }
+
+    #[cfg(not(loom))]
+    fn write_at(&self, start: usize, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.buf[start].with_mut(|dst| {
+            // SAFETY: `UnsafeCell<u8>` is `repr(transparent)` over `u8`, so the
+            // boxed slice is `cap` contiguous bytes and `dst` points into it;
+            // the caller (`push`) checked that `[start, start + len)` lies in
+            // the buffer and in the producer's free region, which the
+            // consumer does not read until `tail` is published.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) }
+        });
+    }
+
+    #[cfg(not(loom))]
+    fn read_at<R>(&self, start: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        if len == 0 {
+            return f(&[]);
+        }
+        self.buf[start].with(|src| {
+            // SAFETY: as in `write_at`, the bytes are contiguous; the caller
+            // (`readable`) bounds `[start, start + len)` inside the published
+            // region, which the producer does not touch until `head` moves
+            // past it in `consume`, after `f` has returned.
+            let bytes = unsafe { std::slice::from_raw_parts(src, len) };
+            f(bytes)
+        })
+    }
+
+    #[cfg(loom)]
+    fn write_at(&self, start: usize, bytes: &[u8]) {
+        for (i, b) in bytes.iter().enumerate() {
+            // SAFETY: loom checks that no other thread accesses this cell now.
+            self.buf[start + i].with_mut(|p| unsafe { *p = *b });
+        }
+    }
+
+    #[cfg(loom)]
+    fn read_at<R>(&self, start: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        let mut copy = Vec::with_capacity(len);
+        for i in 0..len {
+            // SAFETY: loom checks that no other thread accesses this cell now.
+            copy.push(self.buf[start + i].with(|p| unsafe { *p }));
+        }
+        f(&copy)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn drain(ring: &Ring) -> Vec<u8> {
+        let (n, bytes) = ring.readable(|a, b| [a, b].concat());
+        ring.consume(n);
+        bytes
+    }
+
+    #[test]
+    fn push_then_read_returns_the_same_bytes() {
+        let ring = Ring::new(16);
+        assert!(ring.push(b"hello\n"));
+        assert!(ring.push(b"world\n"));
+        assert_eq!(ring.len(), 12);
+        assert_eq!(drain(&ring), b"hello\nworld\n");
+        assert_eq!(ring.len(), 0);
+    }
+
+    #[test]
+    fn a_line_that_does_not_fit_is_refused_whole() {
+        let ring = Ring::new(8);
+        assert!(ring.push(b"12345\n"));
+        assert!(!ring.push(b"abc\n"));
+        assert_eq!(drain(&ring), b"12345\n");
+        assert!(ring.push(b"abc\n"));
+        assert_eq!(drain(&ring), b"abc\n");
+    }
+
+    #[test]
+    fn wrapping_keeps_the_byte_order() {
+        let ring = Ring::new(10);
+        for round in 0..50u8 {
+            let line = [b'a' + round % 26, b'b', b'c', b'\n'];
+            assert!(ring.push(&line));
+            assert!(ring.push(&line[..2]));
+            let mut want = line.to_vec();
+            want.extend_from_slice(&line[..2]);
+            assert_eq!(drain(&ring), want, "round {round}");
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// The consumer sees whole pushes in order and never a byte that the
+    /// producer has not published, under every interleaving loom explores.
+    #[test]
+    fn consumer_sees_whole_lines_in_order() {
+        loom::model(|| {
+            let ring = Arc::new(Ring::new(6));
+            let producer = {
+                let ring = ring.clone();
+                loom::thread::spawn(move || {
+                    let mut sent = 0;
+                    for line in [&b"ab\n"[..], b"cd\n", b"ef\n"] {
+                        if ring.push(line) {
+                            sent += 1;
+                        }
+                    }
+                    sent
+                })
+            };
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let (n, bytes) = ring.readable(|a, b| [a, b].concat());
+                assert_eq!(bytes.len() % 3, 0, "a torn line: {bytes:?}");
+                seen.extend_from_slice(&bytes);
+                ring.consume(n);
+            }
+            let sent = producer.join().unwrap();
+            let (n, bytes) = ring.readable(|a, b| [a, b].concat());
+            seen.extend_from_slice(&bytes);
+            ring.consume(n);
+            let all = b"ab\ncd\nef\n";
+            assert_eq!(seen.len() / 3, sent);
+            assert_eq!(&seen[..], &all[..seen.len()]);
+        });
+    }
+}
