@@ -752,6 +752,17 @@ extra = 1
             ["F: expected a file of at most 1 MiB, found a larger file"]
         );
 
+        // Deep nesting is refused by the parser, not by a stack overflow.
+        let mut deep = b"a = ".to_vec();
+        deep.resize(200_000, b'[');
+        let (layer, problems) = load_text(&deep);
+        assert!(layer.is_none());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0],
+            "F:1:85: cannot recurse further; max recursion depth met"
+        );
+
         // Exactly the cap is fine.
         huge.truncate(MAX_FILE_BYTES);
         let (layer, problems) = load_text(&huge);

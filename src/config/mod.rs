@@ -547,7 +547,7 @@ pub fn resolve(
 /// [`resolve`] with the process environment and [`DEFAULT_FILE`].
 ///
 /// A variable whose value is not UTF-8 is a bad setting and counts as
-/// unset.
+/// unset; its problem comes after the others.
 pub fn resolve_process(code: &Settings, prefix: &str) -> Config {
     let not_utf8 = RefCell::new(Vec::new());
     let env = |name: &str| utf8_or_note(name, std::env::var_os(name), &not_utf8);
