@@ -7,7 +7,8 @@
 //! Debug and Display text stays readable. `\n`, `\r` and `\t` are written as
 //! those two-character escapes, every other control as `\u00xx` with
 //! lowercase hex digits. Nothing here allocates except by growing the
-//! caller's `Vec<u8>`; clean runs of input are copied in bulk.
+//! caller's `Vec<u8>`. Input is checked eight bytes at a time, a suspect
+//! word goes through a 256-entry table, and clean runs are copied in bulk.
 
 use core::fmt;
 
@@ -63,10 +64,11 @@ const fn splat(byte: u8) -> u64 {
 /// C1 controls), or for JSON `"` or `\`.
 ///
 /// Exact about whether such a byte exists, which is all the caller needs:
-/// `(x - splat(0x20)) & !x` sets a lane's high bit for a byte below 0x20
-/// and, since only such bytes borrow, nowhere before the first one; the
-/// same test on `x ^ splat(c)` and `splat(0x01)` finds a byte equal to `c`.
-/// Other non-ASCII bytes pass, so most UTF-8 text stays on the fast path.
+/// `(x - splat(0x20)) & !x` sets the high bit of every lane below 0x20, and
+/// since a borrow can only start at such a lane, any lane it flags wrongly
+/// lies above a real one. The same test on `x ^ splat(c)` with
+/// `splat(0x01)` finds a byte equal to `c`. Other non-ASCII bytes pass, so
+/// most UTF-8 text stays on the fast path.
 #[inline]
 fn needs_lookup<const IS_JSON: bool>(word: u64) -> bool {
     let has_equal = |byte: u8| {
@@ -227,6 +229,7 @@ pub(crate) fn truncate_at_char_boundary(s: &str, max: usize) -> (&str, usize) {
 
 /// Appends `...[truncated N bytes]`, the marker that ends a cut value. The
 /// marker is plain ASCII and needs no escaping in JSON or text.
+#[cold]
 pub(crate) fn write_truncation_marker(out: &mut Vec<u8>, cut: usize) {
     out.extend_from_slice(b"...[truncated ");
     out.extend_from_slice(itoa::Buffer::new().format(cut).as_bytes());

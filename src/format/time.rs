@@ -7,7 +7,7 @@
 //! outside years 0000 to 9999 are clamped to the nearest end of that range.
 //! A per-thread [`TimeCache`] holds the formatted text of the current
 //! second, so an event in the same second costs a comparison, six digits and
-//! one copy. Local offsets come from jiff's copy of the system time zone,
+//! three short copies. Local offsets come from jiff's copy of the system time zone,
 //! looked up again whenever the second changes, so DST changes show within a
 //! second; libc's `localtime` is never called.
 
@@ -23,7 +23,7 @@ const PREFIX_LEN: usize = 20;
 /// Bytes in `YYYY-MM-DDTHH:MM:SS.ffffff`.
 const FRACTION_END: usize = PREFIX_LEN + 6;
 
-/// Bytes in the longest stamp, `YYYY-MM-DDTHH:MM:SS.ffffff+HH:MM`.
+/// Bytes in a stamp with an offset, `YYYY-MM-DDTHH:MM:SS.ffffff+HH:MM`.
 const STAMP_MAX: usize = FRACTION_END + 6;
 
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -107,16 +107,42 @@ impl Clock {
     /// several clocks, at the price of a rebuild when they alternate.
     #[inline]
     pub(crate) fn write(&self, cache: &mut TimeCache, now: SystemTime, out: &mut Vec<u8>) {
-        let (second, micros) = split_unix(now);
+        let (second, nanos) = split_unix(now);
+        self.write_unix(cache, second, nanos, out);
+    }
+
+    /// Appends the timestamp of `second` seconds and `nanos` nanoseconds
+    /// after the Unix epoch, as `clock_gettime` gives them (`nanos` below
+    /// 1,000,000,000; larger values count as 999,999,999).
+    ///
+    /// [`Clock::write`] costs a `SystemTime::duration_since` more, which
+    /// was most of its time when measured; callers that read the clock
+    /// themselves can come here directly.
+    #[inline]
+    pub(crate) fn write_unix(
+        &self,
+        cache: &mut TimeCache,
+        second: i64,
+        nanos: u32,
+        out: &mut Vec<u8>,
+    ) {
+        let (second, micros) = clamp_unix(second, nanos);
         if cache.second != second || cache.clock_id != self.id {
             self.fill(cache, second);
         }
 
-        let (hi, rest) = (micros / 10_000, micros % 10_000);
-        put2(&mut cache.stamp, PREFIX_LEN, hi);
-        put2(&mut cache.stamp, PREFIX_LEN + 2, rest / 100);
-        put2(&mut cache.stamp, PREFIX_LEN + 4, rest % 100);
-        out.extend_from_slice(&cache.stamp[..usize::from(cache.len)]);
+        // The digits are built in a register, not stored into the cached
+        // text: reading that text back right after narrow stores would stall
+        // on store forwarding. Constant lengths make each copy inline moves.
+        let digits = micros_digits(micros);
+        out.reserve(STAMP_MAX);
+        out.extend_from_slice(&cache.stamp[..PREFIX_LEN]);
+        out.extend_from_slice(&digits[..6]);
+        if cache.is_utc {
+            out.push(b'Z');
+        } else {
+            out.extend_from_slice(&cache.stamp[FRACTION_END..]);
+        }
     }
 
     /// Rebuilds `cache` for `second`: date, time, `.` and the offset.
@@ -150,24 +176,21 @@ impl Clock {
         put2(stamp, 14, second_of_day / 60 % 60);
         stamp[16] = b':';
         put2(stamp, 17, second_of_day % 60);
-        stamp[19] = b'.';
+        stamp[PREFIX_LEN - 1] = b'.';
 
-        let len = match self.source {
-            OffsetSource::Utc => {
-                stamp[FRACTION_END] = b'Z';
-                FRACTION_END + 1
-            }
+        let is_utc = match self.source {
+            OffsetSource::Utc => true,
             OffsetSource::Fixed(_) | OffsetSource::Zone(_) => {
                 stamp[FRACTION_END] = if offset < 0 { b'-' } else { b'+' };
                 let minutes = offset.unsigned_abs() / 60;
                 put2(stamp, FRACTION_END + 1, minutes / 60);
                 stamp[FRACTION_END + 3] = b':';
                 put2(stamp, FRACTION_END + 4, minutes % 60);
-                STAMP_MAX
+                false
             }
         };
 
-        cache.len = len as u8;
+        cache.is_utc = is_utc;
         cache.second = second;
         cache.clock_id = self.id;
     }
@@ -175,15 +198,15 @@ impl Clock {
 
 /// The formatted text of one second, kept per thread.
 ///
-/// Invariant: when `second` and `clock_id` match the call, `stamp[..len]`
-/// is the full stamp of that second with stale fraction digits at
-/// `PREFIX_LEN..FRACTION_END`, which `Clock::write` overwrites. `len` is
-/// at most `STAMP_MAX`.
+/// Invariant: when `second` and `clock_id` match the call, `stamp` holds
+/// the text of that second: `YYYY-MM-DDTHH:MM:SS.` at `..PREFIX_LEN`, and
+/// unless `is_utc`, the offset `+HH:MM` at `FRACTION_END..`. The bytes in
+/// between are unused; `Clock::write` puts the fraction digits in `out`.
 #[derive(Clone, Debug)]
 pub(crate) struct TimeCache {
     second: i64,
     clock_id: u64,
-    len: u8,
+    is_utc: bool,
     stamp: [u8; STAMP_MAX],
 }
 
@@ -194,7 +217,7 @@ impl TimeCache {
             // No clamped second is i64::MIN and no clock gets u64::MAX.
             second: i64::MIN,
             clock_id: u64::MAX,
-            len: 0,
+            is_utc: true,
             stamp: [0; STAMP_MAX],
         }
     }
@@ -216,11 +239,11 @@ fn normalize_offset(seconds: i32) -> i32 {
     (seconds - seconds % 60).clamp(-MAX_OFFSET, MAX_OFFSET)
 }
 
-/// Splits `now` into whole Unix seconds (rounded down, also before 1970)
-/// and microseconds (truncated), clamped to `MIN_SECOND..=MAX_SECOND`.
+/// Splits `now` into whole Unix seconds, rounded down also before 1970, and
+/// nanoseconds.
 #[inline]
 fn split_unix(now: SystemTime) -> (i64, u32) {
-    let (second, nanos) = match now.duration_since(UNIX_EPOCH) {
+    match now.duration_since(UNIX_EPOCH) {
         Ok(after) => (
             i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
             after.subsec_nanos(),
@@ -233,14 +256,18 @@ fn split_unix(now: SystemTime) -> (i64, u32) {
                 nanos => (-whole - 1, 1_000_000_000 - nanos),
             }
         }
-    };
+    }
+}
 
+/// Truncates to microseconds and clamps to `MIN_SECOND..=MAX_SECOND`.
+#[inline]
+fn clamp_unix(second: i64, nanos: u32) -> (i64, u32) {
     if second < MIN_SECOND {
         (MIN_SECOND, 0)
     } else if second > MAX_SECOND {
         (MAX_SECOND, 999_999)
     } else {
-        (second, nanos / 1_000)
+        (second, nanos.min(999_999_999) / 1_000)
     }
 }
 
@@ -271,6 +298,15 @@ fn civil_from_days(days: i64) -> (u32, u32, u32) {
 
     // The callers clamp to years 0000..=9999, so these fit.
     (year as u32, month as u32, day as u32)
+}
+
+/// The six ASCII digits of `micros` (below 1,000,000), then two zero bytes,
+/// computed as one little-endian word.
+#[inline]
+fn micros_digits(micros: u32) -> [u8; 8] {
+    let pair = |value: u32| u64::from(value / 10) | u64::from(value % 10) << 8;
+    let word = pair(micros / 10_000) | pair(micros / 100 % 100) << 16 | pair(micros % 100) << 32;
+    (word | 0x3030_3030_3030).to_le_bytes()
 }
 
 /// Writes `value % 100` as two ASCII digits at `buf[at..at + 2]`.
@@ -327,6 +363,24 @@ mod tests {
         ];
         for (second, micros, expected) in cases {
             assert_eq!(one(&Clock::utc(), at(second, micros)), expected);
+        }
+    }
+
+    #[test]
+    fn write_unix_table() {
+        let clock = Clock::utc();
+        let mut cache = TimeCache::new();
+        let cases: [(i64, u32, &str); 5] = [
+            (0, 999, "1970-01-01T00:00:00.000000Z"),
+            (0, 1_000, "1970-01-01T00:00:00.000001Z"),
+            (-1, 999_999_999, "1969-12-31T23:59:59.999999Z"),
+            (59, u32::MAX, "1970-01-01T00:00:59.999999Z"),
+            (i64::MAX, 0, "9999-12-30T23:59:59.999999Z"),
+        ];
+        for (second, nanos, expected) in cases {
+            let mut out = Vec::new();
+            clock.write_unix(&mut cache, second, nanos, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }
 
@@ -403,7 +457,7 @@ mod tests {
     #[test]
     fn fixed_offsets() {
         let noon = at(1_709_208_000, 42); // 2024-02-29T12:00:00Z
-        let cases: [(i32, &str); 7] = [
+        let cases: [(i32, &str); 8] = [
             (0, "2024-02-29T12:00:00.000042+00:00"),
             (19_800, "2024-02-29T17:30:00.000042+05:30"),
             (-25_200, "2024-02-29T05:00:00.000042-07:00"),
@@ -411,6 +465,7 @@ mod tests {
             (-43_200, "2024-02-29T00:00:00.000042-12:00"),
             (-1_075, "2024-02-29T11:43:00.000042-00:17"),
             (200_000, "2024-03-01T11:59:00.000042+23:59"),
+            (i32::MIN, "2024-02-28T12:01:00.000042-23:59"),
         ];
         for (offset, expected) in cases {
             assert_eq!(
