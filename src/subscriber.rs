@@ -125,6 +125,10 @@ impl Drop for ThreadState {
 
 thread_local! {
     static STATES: RefCell<Vec<ThreadState>> = const { RefCell::new(Vec::new()) };
+
+    /// Scratch for a parent's request ids and tracestate while a child's
+    /// context is fixed; keeps its capacity, so fixing allocates nothing.
+    static INHERIT_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Inner {
@@ -453,14 +457,42 @@ impl Inner {
         let parent = slot.data.read().parent.clone();
 
         // The parent first (it is fixed by its first child anyway).
-        let inherited = parent.as_ref().and_then(|p| {
-            let pslot = self.registry.get(p)?;
+        let pslot = parent.as_ref().and_then(|p| self.registry.get(p));
+        if let Some(pslot) = pslot {
             self.fix_context(pslot);
+        }
+
+        // The parent's strings are copied through this thread's scratch,
+        // so fixing a context allocates nothing after warm-up.
+        let done = INHERIT_SCRATCH
+            .try_with(|cell| {
+                let mut buf = cell.try_borrow_mut().ok()?;
+                self.fix_context_from(slot, pslot, &mut buf);
+                Some(())
+            })
+            .ok()
+            .flatten();
+        if done.is_none() {
+            self.fix_context_from(slot, pslot, &mut Vec::new());
+        }
+    }
+
+    /// The second half of `fix_context`, once the parent (if any) is fixed;
+    /// `buf` is scratch space for the parent's strings.
+    fn fix_context_from(&self, slot: &Slot, pslot: Option<&Slot>, buf: &mut Vec<u8>) {
+        const INHERITED: [u16; 3] = [KEY_X_REQUEST_ID, KEY_REQUEST_ID, KEY_TRACESTATE];
+        buf.clear();
+        let inherited = pslot.map(|pslot| {
             let pd = pslot.data.read();
-            let xreq = pd.values.get(KEY_X_REQUEST_ID).map(|v| v.bytes.to_vec());
-            let req = pd.values.get(KEY_REQUEST_ID).map(|v| v.bytes.to_vec());
-            let ts = pd.values.get(KEY_TRACESTATE).map(|v| v.bytes.to_vec());
-            Some((pd.cx, xreq, req, ts))
+            let mut ranges = [None; 3];
+            for (range, key) in ranges.iter_mut().zip(INHERITED) {
+                if let Some(v) = pd.values.get(key) {
+                    let start = buf.len();
+                    buf.extend_from_slice(v.bytes);
+                    *range = Some((start, buf.len()));
+                }
+            }
+            (pd.cx, ranges)
         });
         let mut data = slot.data.write();
         if data.cx.fixed {
@@ -477,7 +509,7 @@ impl Inner {
                 Some(f) => f,
                 None => self.sampler.sample(cx.trace_id) as u8,
             };
-        } else if let Some((pcx, ..)) = &inherited {
+        } else if let Some((pcx, _)) = &inherited {
             cx.trace_id = pcx.trace_id;
             cx.parent_id = pcx.span_id;
             cx.flags = cx.field_flags.unwrap_or(pcx.flags);
@@ -489,13 +521,13 @@ impl Inner {
             };
         }
         cx.fixed = true;
-        if let Some((_, xreq, req, ts)) = inherited {
+        if let Some((_, ranges)) = inherited {
             // Request ids and tracestate follow the parent unless set here.
-            for (key, v) in [(KEY_X_REQUEST_ID, xreq), (KEY_REQUEST_ID, req), (KEY_TRACESTATE, ts)] {
-                if let Some(v) = v {
+            for (range, key) in ranges.into_iter().zip(INHERITED) {
+                if let Some((start, end)) = range {
                     let joins_other_trace = key == KEY_TRACESTATE && data.cx.field_trace_id != 0;
                     if data.values.get(key).is_none() && !joins_other_trace {
-                        data.values.set(key, Kind::Str, &v);
+                        data.values.set(key, Kind::Str, &buf[start..end]);
                     }
                 }
             }
