@@ -17,9 +17,9 @@
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
-// TEMPORARY: the dynlog core is not in this worktree yet. `standin` copies
-// the API this file uses. On merge delete these three lines and
-// `examples/support/`, then replace `standin::` with `dynlog::` (twice).
+// TEMPORARY: the dynlog core is not in this worktree yet; `standin` copies
+// the API this file uses. On merge delete the `mod standin` item below and
+// `examples/support/`, then write `dynlog::` for `standin::` (twice).
 #[allow(
     dead_code,
     reason = "TEMPORARY: this example uses only init() of the stand-in"

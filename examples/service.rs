@@ -52,10 +52,10 @@ use tokio::net::TcpListener;
 use tracing::field::Empty;
 use tracing::{debug, error, info, info_span, warn, Instrument, Span};
 
-// TEMPORARY: the dynlog core is not in this worktree yet. `standin` copies
-// the API this file uses. On merge delete these three lines and
-// `examples/support/`, then replace `standin::` with `dynlog::` (four
-// places: here, `install_logging`, `drive` and `echo_context`).
+// TEMPORARY: the dynlog core is not in this worktree yet; `standin` copies
+// the API this file uses. On merge delete the `mod standin` item below and
+// `examples/support/`, then write `dynlog::` for `standin::` (four places:
+// the `use` below, `install_logging` twice, and `main`).
 #[allow(
     dead_code,
     reason = "TEMPORARY: the stand-in mirrors more API than is used"

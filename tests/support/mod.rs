@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 const EXAMPLES: [&str; 2] = ["service", "exit_modes"];
 
 /// How long a cold build of the examples may take on a slow machine.
-const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
+const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// The path of an example's executable, built on first use.
 ///
