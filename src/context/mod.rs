@@ -176,7 +176,6 @@ impl TraceContext {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -276,7 +276,10 @@ impl Registry {
     /// Takes a free slot, holding one reference, and returns its id.
     /// `init` fills the data (called with the write lock held).
     pub(crate) fn insert(&self, init: impl FnOnce(&mut SpanData)) -> Option<(Id, &Slot)> {
-        let idx = match self.free.pop(|i| &self.slot(i).expect("free index has a slot").next_free) {
+        let idx = match self
+            .free
+            .pop(|i| &self.slot(i).expect("free index has a slot").next_free)
+        {
             Some(idx) => idx,
             None => {
                 let idx = self.next_unused.fetch_add(1, Ordering::Relaxed);
@@ -354,8 +357,9 @@ impl Registry {
             slot.generation.store(1, Ordering::Release);
         }
         self.live.fetch_sub(1, Ordering::Relaxed);
-        self.free
-            .push(idx, |i| &self.slot(i).expect("freed index has a slot").next_free);
+        self.free.push(idx, |i| {
+            &self.slot(i).expect("freed index has a slot").next_free
+        });
     }
 
     /// Bytes held per slot (the struct itself), for the memory report.
@@ -370,9 +374,7 @@ impl Drop for Registry {
                 // SAFETY: the page came from `Box::into_raw` of a slice of
                 // `page_len(page)` slots in `page_or_alloc`; `&mut self`
                 // means no reference into it remains.
-                drop(unsafe {
-                    Box::from_raw(ptr::slice_from_raw_parts_mut(base, page_len(page)))
-                });
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, page_len(page))) });
             }
         }
     }

@@ -168,10 +168,16 @@ mod tests {
         v.set(0, Kind::Str, b"a");
         v.set(1, Kind::U64, &7u64.to_le_bytes());
         v.set(0, Kind::Str, b"bcd");
-        let all: Vec<_> = v.iter().map(|e| (e.key, e.kind, e.bytes.to_vec())).collect();
+        let all: Vec<_> = v
+            .iter()
+            .map(|e| (e.key, e.kind, e.bytes.to_vec()))
+            .collect();
         assert_eq!(
             all,
-            vec![(1, Kind::U64, 7u64.to_le_bytes().to_vec()), (0, Kind::Str, b"bcd".to_vec())]
+            vec![
+                (1, Kind::U64, 7u64.to_le_bytes().to_vec()),
+                (0, Kind::Str, b"bcd".to_vec())
+            ]
         );
         v.remove(1);
         assert_eq!(v.get(1).map(|e| e.key), None);
