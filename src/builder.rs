@@ -69,7 +69,7 @@ impl Builder {
             default_file: PathBuf::from(config::DEFAULT_FILE),
             sink: Sink::Stderr,
             ring_bytes: DEFAULT_RING_BYTES,
-            value_limit: 1024 * 1024,
+            value_limit: crate::format::escape::DEFAULT_MAX_VALUE_BYTES,
             shutdown_timeout: Duration::from_secs(1),
         }
     }

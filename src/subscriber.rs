@@ -64,6 +64,7 @@ impl Sampler {
 /// nanoseconds, and the wall time at that instant (for export).
 pub(crate) struct ClockAnchor {
     pub(crate) instant: Instant,
+    #[allow(dead_code, reason = "read by the OTLP bridge, which is being built")]
     pub(crate) wall: SystemTime,
 }
 
@@ -112,8 +113,6 @@ struct ThreadState {
     scope: Scope,
     /// A scratch scope for explicit parents and span lines.
     aux: Scope,
-    /// Scratch for filter values.
-    values_text: Vec<u8>,
 }
 
 impl Drop for ThreadState {
@@ -152,7 +151,6 @@ impl Inner {
                             time: TimeCache::default(),
                             scope: Scope::default(),
                             aux: Scope::default(),
-                            values_text: Vec::new(),
                         });
                         states.len() - 1
                     }

@@ -12,7 +12,7 @@ pub(crate) mod scope;
 pub(crate) mod time;
 pub(crate) mod visit;
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use tracing_core::Level;
 
@@ -80,7 +80,7 @@ pub(crate) fn name_bit(name: &str) -> u64 {
         [f, .., l] => (*f as u32, *l as u32),
         [f] => (*f as u32, *f as u32),
     };
-    1u64 << ((b.len() as u32).wrapping_mul(7) + first + last.wrapping_mul(3)) % 64
+    1u64 << (((b.len() as u32).wrapping_mul(7) + first + last.wrapping_mul(3)) % 64)
 }
 
 /// Appends `,"NAME":` (JSON) or ` NAME=` (text), renaming reserved names.

@@ -142,10 +142,6 @@ impl Values {
         })
     }
 
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.buf.capacity()
-    }
-
     fn entry_at(&self, pos: usize) -> (u16, usize) {
         let key = u16::from_le_bytes([self.buf[pos], self.buf[pos + 1]]);
         let len = u32::from_le_bytes([

@@ -266,11 +266,6 @@ impl Pipeline {
         ring
     }
 
-    /// The calling thread is gone: its ring is drained and then reused.
-    pub(crate) fn unregister(&self, ring: &Ring) {
-        ring.closed.store(true, Ordering::Release);
-    }
-
     /// Hands one formatted line (ending in `\n`) to the writer.
     ///
     /// While the ring has room this is one copy and one store. A line too
