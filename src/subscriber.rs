@@ -733,6 +733,7 @@ impl Inner {
 
     /// Whether a record of `level` from `target` could pass (the static
     /// part; span directives are checked per record).
+    #[cfg(feature = "log")]
     pub(crate) fn log_enabled(&self, level: Level, target: &str) -> bool {
         if self.span_directives {
             return true;
