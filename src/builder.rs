@@ -378,8 +378,9 @@ pub(crate) fn build_filter(config: &Config, strict: bool, problems: &mut Vec<Pro
 }
 
 pub(crate) fn parse_level(text: &str) -> Option<LevelFilter> {
+    // A level alone parses to a filter holding just a default level.
     match Filter::parse(text.trim()) {
-        Ok(f) if f.is_empty() => f.default_level(),
+        Ok(f) if f.len() == 1 => f.default_level(),
         _ => None,
     }
 }
