@@ -377,3 +377,40 @@ macro_rules! json_head {
         )
     };
 }
+
+/// A file under the temporary directory, removed when dropped.
+pub struct TempFile {
+    pub path: std::path::PathBuf,
+}
+
+impl TempFile {
+    /// Writes `contents` to a new file whose name ends in `name`.
+    pub fn new(name: &str, contents: &str) -> TempFile {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("dynlog-conform-{}-{n}-{name}", std::process::id()));
+        std::fs::write(&path, contents).expect("the temporary file is written");
+        TempFile { path }
+    }
+
+    /// A path under the temporary directory where no file is.
+    pub fn absent(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "dynlog-conform-{}-absent-{name}",
+            std::process::id()
+        ))
+    }
+
+    /// The path as text, for an environment variable.
+    pub fn text(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
