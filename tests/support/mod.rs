@@ -414,3 +414,20 @@ impl Drop for TempFile {
         let _ = std::fs::remove_file(&self.path);
     }
 }
+
+/// Replaces the digits after each of `prefixes` (such as
+/// `"time.busy_us":` or `time.busy_us=`) by `N`.
+pub fn mask_numbers_after(line: &str, prefixes: &[&str]) -> String {
+    let mut out = line.to_owned();
+    for prefix in prefixes {
+        if let Some(pos) = out.find(prefix) {
+            let start = pos + prefix.len();
+            let len = out[start..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(out.len() - start);
+            assert!(len > 0, "no number after {prefix} in {line}");
+            out.replace_range(start..start + len, "N");
+        }
+    }
+    out
+}
