@@ -340,3 +340,46 @@ fn current_context_works_in_readable_mode() {
         )]
     );
 }
+
+#[test]
+fn a_terminal_gets_colour_unless_a_variable_says_no() {
+    if let Some(case) = child_case() {
+        let builder = match case.as_str() {
+            "builder" => dynlog::Builder::new(),
+            _ => dynlog::Builder::from_env(),
+        };
+        let (subscriber, guard) = builder.stderr().build().unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("span", k = 1);
+            span.in_scope(|| tracing::warn!(v = "x", "coloured"));
+        });
+        guard.flush();
+        return;
+    }
+    let test = "a_terminal_gets_colour_unless_a_variable_says_no";
+    for case in ["builder", "env"] {
+        let out = support::run_child_on_terminal(test, case, &[]);
+        let time_end = out.find("\x1b[0m").expect("a reset after the time");
+        assert!(out.starts_with("\x1b[2m"), "{out:?}");
+        assert!(support::is_timestamp(&out[4..time_end], false), "{out:?}");
+        assert_eq!(
+            &out[time_end..],
+            format!(
+                "\x1b[0m \x1b[33m WARN\x1b[0m \x1b[1mspan\x1b[0m: \x1b[2m{TARGET}:\x1b[0m \
+                 coloured v=\"x\" k=1\n"
+            ),
+            "{case}"
+        );
+    }
+    for vars in [
+        &[("NO_COLOR", "1")][..],
+        &[("DYN_SDK_DISABLE_ANSI_LOGGING", "true")],
+    ] {
+        let out = support::run_child_on_terminal(test, "env", vars);
+        assert_eq!(
+            mask_text(out.trim_end_matches('\n')),
+            format!("<TIME>  WARN span: {TARGET}: coloured v=\"x\" k=1"),
+            "{vars:?}"
+        );
+    }
+}

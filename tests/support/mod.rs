@@ -431,3 +431,64 @@ pub fn mask_numbers_after(line: &str, prefixes: &[&str]) -> String {
     }
     out
 }
+
+/// Like [`run_child`], but the child's stderr is a pseudo-terminal, so
+/// dynlog sees a terminal there. Returns what the child wrote to it, with
+/// the terminal's `\r\n` turned back into `\n`.
+pub fn run_child_on_terminal(test_name: &str, case: &str, env: &[(&str, &str)]) -> String {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    let mut master: libc::c_int = -1;
+    let mut slave: libc::c_int = -1;
+    // SAFETY: `openpty` writes two descriptors into the valid pointers given
+    // and reads nothing else (the name, termios and size pointers are null).
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty failed");
+    // SAFETY: both descriptors were just opened by `openpty` and are owned
+    // by nothing else.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        test_name,
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ]);
+    for k in inherited_settings() {
+        cmd.env_remove(k);
+    }
+    cmd.env(CHILD_VAR, case);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::null());
+    cmd.stderr(std::process::Stdio::from(slave));
+    let status = cmd.status().expect("the child runs");
+    drop(cmd);
+    assert!(status.success(), "the child on a terminal failed");
+
+    // Every slave descriptor is closed now: read until the terminal says
+    // there is nothing more (EIO on Linux).
+    let mut out = Vec::new();
+    let mut file = std::fs::File::from(master);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8(out).expect("UTF-8").replace("\r\n", "\n")
+}
