@@ -1049,3 +1049,17 @@ fn a_strict_build_names_the_first_bad_setting() {
         assert_eq!(lines, [format!("build error: {message}")], "{vars:?}");
     }
 }
+
+#[test]
+fn a_variable_that_is_not_utf8_is_a_bad_setting() {
+    let out = support::run_child_raw(
+        "child_process_entry",
+        "default",
+        &[("DYN_LOGGING_JSONL", b"\xff\xfe"), ("DYN_LOG", b"info")],
+    );
+    assert!(out.success, "child failed: {}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "build error: DYN_LOGGING_JSONL: expected UTF-8 text, found other bytes\n"
+    );
+}

@@ -138,3 +138,91 @@ fn eight_threads_of_readable_text_stay_whole() {
     }
     assert_eq!(next, vec![TEXT_LINES; THREADS as usize]);
 }
+
+#[test]
+fn many_short_lived_threads_lose_nothing() {
+    const SHORT_THREADS: u64 = 200;
+    const SHORT_LINES: u64 = 50;
+    let buf = SharedBuf::default();
+    let (subscriber, guard) = dynlog::Builder::new()
+        .json(true)
+        .writer(buf.clone())
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(subscriber);
+    // In waves of eight, so rings of finished threads get reused.
+    for wave in 0..SHORT_THREADS / THREADS {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let dispatch = dispatch.clone();
+                let t = wave * THREADS + i;
+                thread::spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        for seq in 0..SHORT_LINES {
+                            tracing::info!(t, seq, "short");
+                        }
+                    })
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+    guard.flush();
+    let mut next = vec![0u64; SHORT_THREADS as usize];
+    for line in buf.text().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let t = v["t"].as_u64().unwrap() as usize;
+        assert_eq!(
+            v["seq"].as_u64().unwrap(),
+            next[t],
+            "thread {t} out of order"
+        );
+        next[t] += 1;
+    }
+    assert_eq!(next, vec![SHORT_LINES; SHORT_THREADS as usize]);
+    assert_eq!(guard.stats().lines_written, SHORT_THREADS * SHORT_LINES);
+}
+
+#[test]
+fn two_pipelines_on_one_thread_keep_their_lines_apart() {
+    let (buf_a, buf_b) = (SharedBuf::default(), SharedBuf::default());
+    let (sub_a, guard_a) = dynlog::Builder::new()
+        .json(true)
+        .writer(buf_a.clone())
+        .build()
+        .unwrap();
+    let (sub_b, guard_b) = dynlog::Builder::new()
+        .json(false)
+        .writer(buf_b.clone())
+        .build()
+        .unwrap();
+    let (a, b) = (tracing::Dispatch::new(sub_a), tracing::Dispatch::new(sub_b));
+    let span_a = tracing::dispatcher::with_default(&a, || tracing::info_span!("in_a", k = "a"));
+    let span_b = tracing::dispatcher::with_default(&b, || tracing::info_span!("in_b", k = "b"));
+    for i in 0..100u32 {
+        tracing::dispatcher::with_default(&a, || span_a.in_scope(|| tracing::info!(i, "to a")));
+        tracing::dispatcher::with_default(&b, || span_b.in_scope(|| tracing::info!(i, "to b")));
+    }
+    guard_a.flush();
+    guard_b.flush();
+    let a_lines: Vec<String> = buf_a.text().lines().map(str::to_owned).collect();
+    let b_lines: Vec<String> = buf_b.text().lines().map(str::to_owned).collect();
+    assert_eq!((a_lines.len(), b_lines.len()), (100, 100));
+    for (i, line) in a_lines.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["i"], serde_json::json!(i));
+        assert_eq!(str_of(&v, "span_name"), "in_a");
+        assert_eq!(str_of(&v, "k"), "a");
+    }
+    for (i, line) in b_lines.iter().enumerate() {
+        assert!(
+            line.ends_with(&format!(
+                " INFO in_b: {}: to b i={i} k=\"b\"",
+                module_path!()
+            )),
+            "{line}"
+        );
+    }
+}

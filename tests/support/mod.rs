@@ -269,6 +269,14 @@ pub struct ChildOutput {
 /// environment has no dynlog settings but `env`, with [`CHILD_VAR`] set to
 /// `case`. The child's stderr holds what dynlog wrote there.
 pub fn run_child(test_name: &str, case: &str, env: &[(&str, &str)]) -> ChildOutput {
+    let raw: Vec<(&str, &[u8])> = env.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    run_child_raw(test_name, case, &raw)
+}
+
+/// [`run_child`] with values given as bytes, which need not be UTF-8.
+pub fn run_child_raw(test_name: &str, case: &str, env: &[(&str, &[u8])]) -> ChildOutput {
+    use std::os::unix::ffi::OsStrExt;
+
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut cmd = Command::new(exe);
     cmd.args([
@@ -283,7 +291,7 @@ pub fn run_child(test_name: &str, case: &str, env: &[(&str, &str)]) -> ChildOutp
     }
     cmd.env(CHILD_VAR, case);
     for (k, v) in env {
-        cmd.env(k, v);
+        cmd.env(k, std::ffi::OsStr::from_bytes(v));
     }
     let out = cmd.output().expect("the child runs");
     ChildOutput {
