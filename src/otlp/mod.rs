@@ -13,7 +13,11 @@ pub(crate) struct SpanExtra;
 pub(crate) struct Exporter;
 
 impl Exporter {
-    pub(crate) fn start(_c: &OtlpConfig, _p: &Arc<Pipeline>, _problems: &mut Vec<Problem>) -> Option<Exporter> {
+    pub(crate) fn start(
+        _c: &OtlpConfig,
+        _p: &Arc<Pipeline>,
+        _problems: &mut Vec<Problem>,
+    ) -> Option<Exporter> {
         None
     }
     pub(crate) fn span_created(&self, _d: &mut SpanData) {}
