@@ -211,7 +211,8 @@ impl Inner {
             }
         });
         let Some((id, slot)) = inserted else {
-            // The slab is full (2^32 live spans): count it as abandoned.
+            // The slab is full (about 16.8 million live spans): count it as
+            // abandoned.
             if let Some(p) = parent {
                 self.release(p);
             }
@@ -499,33 +500,32 @@ impl Inner {
             return;
         }
         let cx = &mut data.cx;
-        if cx.field_trace_id != 0 {
-            cx.trace_id = cx.field_trace_id;
-            if cx.field_parent_id != 0 {
-                cx.parent_id = cx.field_parent_id;
-                cx.remote_parent = true;
+        if cx.has_field_trace_id {
+            // The fields' ids stand; a parent_id field makes it remote.
+            cx.remote_parent = cx.parent_id != 0;
+            if !cx.has_field_flags {
+                cx.flags = self.sampler.sample(cx.trace_id) as u8;
             }
-            cx.flags = match cx.field_flags {
-                Some(f) => f,
-                None => self.sampler.sample(cx.trace_id) as u8,
-            };
         } else if let Some((pcx, _)) = &inherited {
             cx.trace_id = pcx.trace_id;
             cx.parent_id = pcx.span_id;
-            cx.flags = cx.field_flags.unwrap_or(pcx.flags);
+            if !cx.has_field_flags {
+                cx.flags = pcx.flags;
+            }
         } else {
+            // A parent_id field without a trace_id is ignored.
             cx.trace_id = random_trace_id().to_u128();
-            cx.flags = match cx.field_flags {
-                Some(f) => f,
-                None => self.sampler.sample(cx.trace_id) as u8,
-            };
+            cx.parent_id = 0;
+            if !cx.has_field_flags {
+                cx.flags = self.sampler.sample(cx.trace_id) as u8;
+            }
         }
         cx.fixed = true;
         if let Some((_, ranges)) = inherited {
             // Request ids and tracestate follow the parent unless set here.
             for (range, key) in ranges.into_iter().zip(INHERITED) {
                 if let Some((start, end)) = range {
-                    let joins_other_trace = key == KEY_TRACESTATE && data.cx.field_trace_id != 0;
+                    let joins_other_trace = key == KEY_TRACESTATE && data.cx.has_field_trace_id;
                     if data.values.get(key).is_none() && !joins_other_trace {
                         data.values.set(key, Kind::Str, &buf[start..end]);
                     }
@@ -1009,10 +1009,16 @@ impl SpanRecorder<'_> {
         }
         let cx = &mut self.data.cx;
         let ok = match name {
-            "trace_id" => TraceId::from_hex(text).map(|t| cx.field_trace_id = t.to_u128()),
+            "trace_id" => TraceId::from_hex(text).map(|t| {
+                cx.trace_id = t.to_u128();
+                cx.has_field_trace_id = true;
+            }),
             "span_id" => SpanId::from_hex(text).map(|s| cx.span_id = s.to_u64()),
-            "parent_id" => SpanId::from_hex(text).map(|s| cx.field_parent_id = s.to_u64()),
-            "trace_flags" => TraceFlags::from_hex(text).map(|f| cx.field_flags = Some(f.bits())),
+            "parent_id" => SpanId::from_hex(text).map(|s| cx.parent_id = s.to_u64()),
+            "trace_flags" => TraceFlags::from_hex(text).map(|f| {
+                cx.flags = f.bits();
+                cx.has_field_flags = true;
+            }),
             _ => crate::propagation::TraceState::parse(text).ok().map(|ts| {
                 self.data
                     .values
