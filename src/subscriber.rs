@@ -106,9 +106,9 @@ struct ThreadState {
     stack: Vec<Id>,
     line: Vec<u8>,
     message: Vec<u8>,
-    fields: Vec<u8>,
     names: Vec<&'static str>,
     time: TimeCache,
+    headers: HeaderCache,
     /// The scope of the current span, cached across events.
     scope: Scope,
     /// A scratch scope for explicit parents and span lines.
@@ -150,9 +150,9 @@ impl Inner {
                             stack: Vec::new(),
                             line: Vec::with_capacity(512),
                             message: Vec::with_capacity(128),
-                            fields: Vec::with_capacity(256),
                             names: Vec::with_capacity(16),
                             time: TimeCache::default(),
+                            headers: HeaderCache::default(),
                             scope: Scope::default(),
                             aux: Scope::default(),
                         });
@@ -710,7 +710,7 @@ impl Inner {
         let json = self.style.json;
         let limit = self.style.value_limit;
         let write_message = |v: &mut EventVisitor<'_>| {
-            format::write_debug_value(v.message, json, message, limit);
+            v.write_message(|out| format::write_debug_value(out, json, message, limit));
         };
         let done = self.with_state(|st| {
             let leaf = st.stack.last().cloned();
@@ -721,7 +721,6 @@ impl Inner {
                 let mut sc = Scratch {
                     time: std::mem::take(&mut st.time),
                     message: std::mem::take(&mut st.message),
-                    fields: std::mem::take(&mut st.fields),
                     names: std::mem::take(&mut st.names),
                 };
                 st.line.clear();
@@ -731,11 +730,11 @@ impl Inner {
                     &mut st.line,
                     &scope,
                     &header,
+                    None,
                     write_message,
                 );
                 st.time = sc.time;
                 st.message = sc.message;
-                st.fields = sc.fields;
                 st.names = sc.names;
                 self.pipeline.submit(&st.ring, &st.line);
             }
@@ -752,6 +751,7 @@ impl Inner {
                     &mut line,
                     &Scope::default(),
                     &header,
+                    None,
                     write_message,
                 );
                 self.pipeline.write_direct(&line);
@@ -811,8 +811,36 @@ impl Inner {
 struct Scratch {
     time: TimeCache,
     message: Vec<u8>,
-    fields: Vec<u8>,
     names: Vec<&'static str>,
+}
+
+/// Each callsite's JSON header after the time (`","level":...,"message":`),
+/// rendered once per thread, so its file and target are not escaped for
+/// every event. Direct-mapped on the metadata's address: two callsites that
+/// share an entry re-render it in turn, into the same buffer.
+#[derive(Default)]
+struct HeaderCache {
+    entries: Vec<(usize, Vec<u8>)>,
+}
+
+impl HeaderCache {
+    const ENTRIES: usize = 64;
+
+    fn get(&mut self, meta: &'static Metadata<'static>) -> &[u8] {
+        if self.entries.is_empty() {
+            self.entries.resize_with(Self::ENTRIES, Default::default);
+        }
+        let addr = meta as *const Metadata<'static> as usize;
+        // The top six bits of a Fibonacci hash of the address.
+        let idx = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 6)) as usize;
+        let (key, rest) = &mut self.entries[idx];
+        if *key != addr {
+            rest.clear();
+            format::write_json_header_rest(rest, &header_of(meta));
+            *key = addr;
+        }
+        rest
+    }
 }
 
 fn header_of<'a>(meta: &'a Metadata<'a>) -> Header<'a> {
@@ -828,14 +856,26 @@ fn format_event(style: &Style, st: &mut ThreadState, scope: &Scope, event: &Even
     let mut scratch = Scratch {
         time: std::mem::take(&mut st.time),
         message: std::mem::take(&mut st.message),
-        fields: std::mem::take(&mut st.fields),
         names: std::mem::take(&mut st.names),
     };
     st.line.clear();
-    format_event_into(style, &mut scratch, &mut st.line, scope, event);
+    let meta = event.metadata();
+    let rest = if style.json {
+        Some(st.headers.get(meta))
+    } else {
+        None
+    };
+    format_record_into(
+        style,
+        &mut scratch,
+        &mut st.line,
+        scope,
+        &header_of(meta),
+        rest,
+        |v| event.record(v),
+    );
     st.time = scratch.time;
     st.message = scratch.message;
-    st.fields = scratch.fields;
     st.names = scratch.names;
 }
 
@@ -846,47 +886,52 @@ fn format_event_into(
     scope: &Scope,
     event: &Event<'_>,
 ) {
-    format_record_into(style, sc, line, scope, &header_of(event.metadata()), |v| {
-        event.record(v)
-    });
+    format_record_into(
+        style,
+        sc,
+        line,
+        scope,
+        &header_of(event.metadata()),
+        None,
+        |v| event.record(v),
+    );
 }
 
 /// Formats one line: the header, then whatever `record` visits (the
-/// message and fields), then the scope's span data.
+/// message and fields), then the scope's span data. `json_rest` is the
+/// header after the time, when the caller has it cached (JSON only).
 fn format_record_into(
     style: &Style,
     sc: &mut Scratch,
     line: &mut Vec<u8>,
     scope: &Scope,
     header: &Header<'_>,
+    json_rest: Option<&[u8]>,
     record: impl FnOnce(&mut EventVisitor<'_>),
 ) {
     sc.message.clear();
-    sc.fields.clear();
     sc.names.clear();
+    match json_rest {
+        Some(rest) => {
+            format::write_json_time(line, style, &mut sc.time, std::time::SystemTime::now());
+            line.extend_from_slice(rest);
+        }
+        None => write_header(style, &mut sc.time, line, header, scope),
+    }
     let mut visitor = EventVisitor {
         json: style.json,
         limit: style.value_limit,
         cx: scope.cx,
+        message_at: line.len(),
+        out: line,
         message: &mut sc.message,
-        fields: &mut sc.fields,
+        message_in_place: false,
         names: &mut sc.names,
         names_mask: 0,
     };
     record(&mut visitor);
     let mask = visitor.names_mask;
-    write_header(style, &mut sc.time, line, header, scope);
-    if style.json {
-        if sc.message.is_empty() {
-            line.extend_from_slice(b"\"\"");
-        } else {
-            line.extend_from_slice(&sc.message);
-        }
-    } else if !sc.message.is_empty() {
-        line.push(b' ');
-        line.extend_from_slice(&sc.message);
-    }
-    line.extend_from_slice(&sc.fields);
+    visitor.finish();
     line.extend_from_slice(&scope.ctx);
     scope.write_fields(line, &sc.names, mask);
     if style.json {
