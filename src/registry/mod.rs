@@ -429,7 +429,7 @@ impl Drop for Registry {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(dynlog_loom)))]
 mod tests {
     use super::*;
 
@@ -481,5 +481,71 @@ mod tests {
         assert!(reg.clone_ref(&id));
         assert!(!reg.drop_ref(&id));
         assert!(reg.drop_ref(&id));
+    }
+}
+
+#[cfg(all(test, dynlog_loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// Two threads close spans and open new ones at the same time: a freed
+    /// slot is handed out again, never to two spans at once, its old id
+    /// stops resolving before the new tenant can see it, and each tenant
+    /// sees only its own data.
+    #[test]
+    fn slots_are_reused_and_old_ids_never_resolve() {
+        loom::model(|| {
+            // The registry's page table is 32 KiB, more than the stack loom
+            // gives a model's first thread: run the model on a bigger one.
+            big_stack(|| {
+                let reg = Arc::new(Registry::new());
+                let (first, _) = reg.insert(|d| d.span_bits = 1).unwrap();
+                let worker = {
+                    let reg = reg.clone();
+                    big_stack_spawn(move || {
+                        let (id, slot) = reg.insert(|d| d.span_bits = 2).unwrap();
+                        assert_eq!(slot.data.read().span_bits, 2);
+                        assert!(reg.drop_ref(&id));
+                        reg.free(&id);
+                        assert!(reg.get(&id).is_none());
+                        id
+                    })
+                };
+
+                // Meanwhile the first span closes and a third one opens.
+                assert!(reg.drop_ref(&first));
+                reg.free(&first);
+                assert!(reg.get(&first).is_none());
+                let (third, slot) = reg.insert(|d| d.span_bits = 3).unwrap();
+                assert_eq!(slot.data.read().span_bits, 3);
+
+                let second = worker.join().unwrap();
+                assert!(reg.get(&second).is_none());
+                assert!(reg.get(&first).is_none());
+                assert_eq!(reg.get(&third).unwrap().data.read().span_bits, 3);
+                assert_ne!(third, first);
+                assert_ne!(third, second);
+                assert_eq!(reg.live(), 1);
+                assert!(
+                    reg.capacity() <= 2,
+                    "{} slots for 2 live at most",
+                    reg.capacity()
+                );
+            });
+        });
+    }
+
+    fn big_stack_spawn<T: Send + 'static>(
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> loom::thread::JoinHandle<T> {
+        loom::thread::Builder::new()
+            .stack_size(4 << 20)
+            .spawn(f)
+            .unwrap()
+    }
+
+    fn big_stack(f: impl FnOnce() + Send + 'static) {
+        big_stack_spawn(f).join().unwrap();
     }
 }

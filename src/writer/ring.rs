@@ -184,7 +184,7 @@ impl Ring {
     /// The first `len` published bytes, in order, as one or two slices
     /// (`len` at most what `len()` reported to the consumer). Consumer
     /// only; the bytes stay valid until `consume`.
-    #[cfg(not(loom))]
+    #[cfg(not(dynlog_loom))]
     pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
         let cap = self.buf.len();
         let head = self.head.load(Ordering::Relaxed);
@@ -204,6 +204,24 @@ impl Ring {
                 std::slice::from_raw_parts(base, len - first),
             )
         }
+    }
+
+    /// The model checker's version: loom's cells are not contiguous bytes,
+    /// so the published bytes are copied out (through loom's checked
+    /// accesses) and leaked. Only the writer calls this, and the loom tests
+    /// do not run the writer; it exists so the crate builds under loom.
+    #[cfg(dynlog_loom)]
+    pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
+        let cap = self.buf.len();
+        let head = self.head.load(Ordering::Relaxed);
+        let start = head % cap;
+        let first = len.min(cap - start);
+        let a = self.read_at(start, first, |a| a.to_vec());
+        let b = self.read_at(0, len - first, |b| b.to_vec());
+        (
+            Box::leak(a.into_boxed_slice()),
+            Box::leak(b.into_boxed_slice()),
+        )
     }
 
     /// Calls `f` with the published bytes (one or two slices, in order) and
@@ -242,7 +260,7 @@ impl Ring {
         self.dropped.store(0, Ordering::Relaxed);
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(dynlog_loom))]
     fn write_at(&self, start: usize, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
@@ -257,7 +275,7 @@ impl Ring {
         });
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(dynlog_loom))]
     fn read_at<R>(&self, start: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         if len == 0 {
             return f(&[]);
@@ -272,7 +290,7 @@ impl Ring {
         })
     }
 
-    #[cfg(loom)]
+    #[cfg(dynlog_loom)]
     fn write_at(&self, start: usize, bytes: &[u8]) {
         for (i, b) in bytes.iter().enumerate() {
             // SAFETY: loom checks that no other thread accesses this cell now.
@@ -280,7 +298,7 @@ impl Ring {
         }
     }
 
-    #[cfg(loom)]
+    #[cfg(dynlog_loom)]
     fn read_at<R>(&self, start: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         let mut copy = Vec::with_capacity(len);
         for i in 0..len {
@@ -291,7 +309,7 @@ impl Ring {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(dynlog_loom)))]
 mod tests {
     use super::*;
 
@@ -350,7 +368,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, dynlog_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
