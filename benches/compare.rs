@@ -11,6 +11,7 @@
 //! thread).
 //!
 //! Run: `cargo bench --bench compare` (add `-- --quick` for a smoke run,
+//! `-- --cpu` to time per-operation scenarios by thread CPU time,
 //! `-- --lines` to print one line of each candidate per scenario, `-- S2,S5`
 //! to run only those scenarios).
 //! Scenario ids follow the plan in `benches/README.md`.
@@ -81,14 +82,39 @@ impl Sample {
     }
 }
 
+/// With `--cpu`, per-operation scenarios are timed by the calling
+/// thread's CPU clock instead of the wall clock: steadier on a loaded
+/// machine, blind to time spent waiting.
+static CPU_CLOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn thread_cpu_time() -> Duration {
+    // SAFETY: `clock_gettime` fills the zeroed struct it is given.
+    let t = unsafe {
+        let mut t: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t);
+        t
+    };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
 /// Runs `body(i)` for `i` in `0..n` and times it.
 fn timed(n: u64, mut body: impl FnMut(u64)) -> Sample {
     let allocs = ALLOCS.load(Ordering::Relaxed);
+    let cpu = CPU_CLOCK.load(Ordering::Relaxed);
     let start = Instant::now();
+    let cpu_start = if cpu {
+        thread_cpu_time()
+    } else {
+        Duration::ZERO
+    };
     for i in 0..n {
         body(i);
     }
-    let elapsed = start.elapsed();
+    let elapsed = if cpu {
+        thread_cpu_time() - cpu_start
+    } else {
+        start.elapsed()
+    };
     Sample {
         ops: n,
         elapsed,
@@ -237,7 +263,10 @@ impl Capture {
 /// candidate's dispatcher and returns its timed sample (it may prepare
 /// spans before timing). `lines_per_op` is how many lines one operation
 /// writes, for bytes per line.
-#[allow(clippy::too_many_arguments, reason = "one call per scenario, read as a table")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call per scenario, read as a table"
+)]
 fn per_op(
     opts: &Options,
     rows: &mut Vec<Row>,
@@ -279,7 +308,8 @@ fn per_op(
             let m = 1000;
             tracing::dispatcher::with_default(&c.dispatch, || run(m));
             c.flush();
-            per_line[k] = (c.bytes.load(Ordering::Relaxed) - before) as f64 / (m * lines_per_op) as f64;
+            per_line[k] =
+                (c.bytes.load(Ordering::Relaxed) - before) as f64 / (m * lines_per_op) as f64;
         }
     }
     let mut d = summarize(&samples[0]);
@@ -297,7 +327,14 @@ fn per_op(
 }
 
 /// Prints one line of each candidate for a scenario (with `--lines`).
-fn show_lines(opts: &Options, id: &str, filter: &str, env_filter: Option<&str>, span_events: bool, run: impl Fn(u64) -> Sample) {
+fn show_lines(
+    opts: &Options,
+    id: &str,
+    filter: &str,
+    env_filter: Option<&str>,
+    span_events: bool,
+    run: impl Fn(u64) -> Sample,
+) {
     if !opts.lines || !opts.wants(id) {
         return;
     }
@@ -317,16 +354,42 @@ fn per_op_scenarios(opts: &Options, rows: &mut Vec<Row>) {
     let text_4k = text_4k();
     let text_escapes = text_escapes();
 
-    per_op(opts, rows, "S1", "disabled event (debug!, 5 fields, max level INFO)", 20_000_000, 0,
-        dynlog_null("info", false), fmt_null(None, false),
-        |n| timed(n, disabled_event));
-    per_op(opts, rows, "S1b", "disabled span (debug_span!, entered)", 20_000_000, 0,
-        dynlog_null("info", false), fmt_null(None, false),
-        |n| timed(n, disabled_span));
-    show_lines(opts, "S2", "info", None, false, |n| timed(n, event_5_fields));
-    per_op(opts, rows, "S2", "event, 5 fields + message, null sink", 300_000, 1,
-        dynlog_null("info", false), fmt_null(None, false),
-        |n| timed(n, event_5_fields));
+    per_op(
+        opts,
+        rows,
+        "S1",
+        "disabled event (debug!, 5 fields, max level INFO)",
+        20_000_000,
+        0,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        |n| timed(n, disabled_event),
+    );
+    per_op(
+        opts,
+        rows,
+        "S1b",
+        "disabled span (debug_span!, entered)",
+        20_000_000,
+        0,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        |n| timed(n, disabled_span),
+    );
+    show_lines(opts, "S2", "info", None, false, |n| {
+        timed(n, event_5_fields)
+    });
+    per_op(
+        opts,
+        rows,
+        "S2",
+        "event, 5 fields + message, null sink",
+        300_000,
+        1,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        |n| timed(n, event_5_fields),
+    );
     let in_three = |n| {
         let spans = three_spans();
         let _a = spans[0].enter();
@@ -335,26 +398,79 @@ fn per_op_scenarios(opts: &Options, rows: &mut Vec<Row>) {
         timed(n, event_5_fields)
     };
     show_lines(opts, "S5", "info", None, false, in_three);
-    per_op(opts, rows, "S5", "event inside 3 entered spans (2+2+1 fields)", 100_000, 1,
-        dynlog_null("info", false), fmt_null(None, false), in_three);
-    per_op(opts, rows, "S5b", "3 spans created, entered, event, closed", 100_000, 1,
-        dynlog_null("info", false), fmt_null(None, false),
-        |n| timed(n, spans_per_iteration));
-    per_op(opts, rows, "S6", "span new+enter+exit+close, 2 fields, span events off", 500_000, 0,
-        dynlog_null("info", false), fmt_null(None, false),
-        |n| timed(n, span_lifecycle));
-    show_lines(opts, "S6e", "info", None, true, |n| timed(n, span_lifecycle));
-    per_op(opts, rows, "S6e", "the same with span events on (2 lines per span)", 200_000, 2,
-        dynlog_null("info", true), fmt_null(None, true),
-        |n| timed(n, span_lifecycle));
-    per_op(opts, rows, "S6r", "span with a field recorded, enter, exit, close", 500_000, 0,
-        dynlog_null("info", false), fmt_null(None, false),
-        |n| timed(n, span_with_record));
+    per_op(
+        opts,
+        rows,
+        "S5",
+        "event inside 3 entered spans (2+2+1 fields)",
+        100_000,
+        1,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        in_three,
+    );
+    per_op(
+        opts,
+        rows,
+        "S5b",
+        "3 spans created, entered, event, closed",
+        100_000,
+        1,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        |n| timed(n, spans_per_iteration),
+    );
+    per_op(
+        opts,
+        rows,
+        "S6",
+        "span new+enter+exit+close, 2 fields, span events off",
+        500_000,
+        0,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        |n| timed(n, span_lifecycle),
+    );
+    show_lines(opts, "S6e", "info", None, true, |n| {
+        timed(n, span_lifecycle)
+    });
+    per_op(
+        opts,
+        rows,
+        "S6e",
+        "the same with span events on (2 lines per span)",
+        200_000,
+        2,
+        dynlog_null("info", true),
+        fmt_null(None, true),
+        |n| timed(n, span_lifecycle),
+    );
+    per_op(
+        opts,
+        rows,
+        "S6r",
+        "span with a field recorded, enter, exit, close",
+        500_000,
+        0,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        |n| timed(n, span_with_record),
+    );
     let targets = "info,my_service::db=debug,h2=error,tower=error,hyper_util=error";
-    show_lines(opts, "S11", targets, Some(targets), false, |n| timed(n, filtered_by_target));
-    per_op(opts, rows, "S11", "event enabled by a target directive (5 directives)", 300_000, 1,
-        dynlog_null(targets, false), fmt_null(Some(targets), false),
-        |n| timed(n, filtered_by_target));
+    show_lines(opts, "S11", targets, Some(targets), false, |n| {
+        timed(n, filtered_by_target)
+    });
+    per_op(
+        opts,
+        rows,
+        "S11",
+        "event enabled by a target directive (5 directives)",
+        300_000,
+        1,
+        dynlog_null(targets, false),
+        fmt_null(Some(targets), false),
+        |n| timed(n, filtered_by_target),
+    );
     let by_span = "info,[conn{peer=\"10.0.4.65:41959\"}]=debug";
     let in_conn = |n| {
         let conn = conn_span("10.0.4.65:41959");
@@ -362,8 +478,17 @@ fn per_op_scenarios(opts: &Options, rows: &mut Vec<Row>) {
         timed(n, debug_event)
     };
     show_lines(opts, "S11s", by_span, Some(by_span), false, in_conn);
-    per_op(opts, rows, "S11s", "debug event inside a span a span directive enables", 200_000, 1,
-        dynlog_null(by_span, false), fmt_null(Some(by_span), false), in_conn);
+    per_op(
+        opts,
+        rows,
+        "S11s",
+        "debug event inside a span a span directive enables",
+        200_000,
+        1,
+        dynlog_null(by_span, false),
+        fmt_null(Some(by_span), false),
+        in_conn,
+    );
     let spans_by_span = |n| {
         timed(n, |_| {
             let conn = conn_span("10.0.4.65:41959");
@@ -371,19 +496,58 @@ fn per_op_scenarios(opts: &Options, rows: &mut Vec<Row>) {
             debug_event(1);
         })
     };
-    per_op(opts, rows, "S11t", "span matched by a span directive, entered, event, closed", 100_000, 1,
-        dynlog_null(by_span, false), fmt_null(Some(by_span), false), spans_by_span);
+    per_op(
+        opts,
+        rows,
+        "S11t",
+        "span matched by a span directive, entered, event, closed",
+        100_000,
+        1,
+        dynlog_null(by_span, false),
+        fmt_null(Some(by_span), false),
+        spans_by_span,
+    );
     let big = |n| timed(n, |_| large_string(&text_4k));
-    per_op(opts, rows, "S14a", "4 KiB string field", 100_000, 1,
-        dynlog_null("info", false), fmt_null(None, false), big);
+    per_op(
+        opts,
+        rows,
+        "S14a",
+        "4 KiB string field",
+        100_000,
+        1,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        big,
+    );
     let esc = |n| timed(n, |_| escaped_string(&text_escapes));
-    show_lines(opts, "S14b", "info", None, false, |n| timed(n, |_| escaped_string("a\"b\\c\nd\u{1}")));
-    per_op(opts, rows, "S14b", "1 KiB string, every 4th byte escaped", 100_000, 1,
-        dynlog_null("info", false), fmt_null(None, false), esc);
-    show_lines(opts, "S14c", "info", None, false, |n| timed(n, debug_struct));
-    per_op(opts, rows, "S14c", "Debug struct + Display value", 200_000, 1,
-        dynlog_null("info", false), fmt_null(None, false),
-        |n| timed(n, debug_struct));
+    show_lines(opts, "S14b", "info", None, false, |n| {
+        timed(n, |_| escaped_string("a\"b\\c\nd\u{1}"))
+    });
+    per_op(
+        opts,
+        rows,
+        "S14b",
+        "1 KiB string, every 4th byte escaped",
+        100_000,
+        1,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        esc,
+    );
+    show_lines(opts, "S14c", "info", None, false, |n| {
+        timed(n, debug_struct)
+    });
+    per_op(
+        opts,
+        rows,
+        "S14c",
+        "Debug struct + Display value",
+        200_000,
+        1,
+        dynlog_null("info", false),
+        fmt_null(None, false),
+        |n| timed(n, debug_struct),
+    );
 }
 
 // ----- files, end to end ----------------------------------------------------------------------
@@ -445,7 +609,10 @@ fn check_file(path: &Path, parse: bool) -> u64 {
 /// fresh file; the clock stops when every line is in the file.
 /// Returns (seconds, CPU seconds, caller ns/event, bytes per line).
 fn file_run(dynlog: bool, n: u64, threads: u64, round: usize) -> (f64, f64, f64, f64) {
-    let path = out_dir().join(format!("{}-{threads}t-{round}.jsonl", if dynlog { "dynlog" } else { "fmt" }));
+    let path = out_dir().join(format!(
+        "{}-{threads}t-{round}.jsonl",
+        if dynlog { "dynlog" } else { "fmt" }
+    ));
     let file = File::create(&path).unwrap();
     let lines = Arc::new(AtomicU64::new(0));
     let (dispatch, dyn_guard, fmt_guard) = if dynlog {
@@ -507,7 +674,11 @@ fn file_run(dynlog: bool, n: u64, threads: u64, round: usize) -> (f64, f64, f64,
 fn file_scenarios(opts: &Options, rows: &mut Vec<Row>) {
     for (id, what, threads) in [
         ("S7", "1M events to a file, flushed, 1 thread (s per 1M)", 1),
-        ("S7b", "1M events to a file, flushed, 2 threads x 500k (s per 1M)", 2),
+        (
+            "S7b",
+            "1M events to a file, flushed, 2 threads x 500k (s per 1M)",
+            2,
+        ),
     ] {
         if !opts.wants(id) {
             continue;
@@ -627,11 +798,17 @@ fn memory_per_span(opts: &Options, rows: &mut Vec<Row>) {
     let measure = |dispatch: &Dispatch| {
         tracing::dispatcher::with_default(dispatch, || {
             let mut spans = Vec::with_capacity(n as usize);
-            let before = ALLOC_BYTES.load(Ordering::SeqCst) as i64 - FREED_BYTES.load(Ordering::SeqCst) as i64;
+            let before = ALLOC_BYTES.load(Ordering::SeqCst) as i64
+                - FREED_BYTES.load(Ordering::SeqCst) as i64;
             for i in 0..n {
-                spans.push(tracing::info_span!("conn", peer = "10.0.4.65:41959", id = i));
+                spans.push(tracing::info_span!(
+                    "conn",
+                    peer = "10.0.4.65:41959",
+                    id = i
+                ));
             }
-            let after = ALLOC_BYTES.load(Ordering::SeqCst) as i64 - FREED_BYTES.load(Ordering::SeqCst) as i64;
+            let after = ALLOC_BYTES.load(Ordering::SeqCst) as i64
+                - FREED_BYTES.load(Ordering::SeqCst) as i64;
             drop(spans);
             (after - before) as f64 / n as f64
         })
@@ -680,8 +857,9 @@ fn environment() -> String {
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let clock = std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
-        .unwrap_or_default();
+    let clock =
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
         "{cpu}, {cores} vCPUs, kernel {}, clocksource {}, {}, commit {}, load average {}",
@@ -689,7 +867,10 @@ fn environment() -> String {
         clock.trim(),
         command("rustc", &["--version"]),
         command("git", &["rev-parse", "--short", "HEAD"]),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
     )
 }
 
@@ -747,6 +928,9 @@ fn main() {
         lines: args.iter().any(|a| a == "--lines"),
         filter: args.iter().find(|a| !a.starts_with("--")).cloned(),
     };
+    if args.iter().any(|a| a == "--cpu") {
+        CPU_CLOCK.store(true, Ordering::Relaxed);
+    }
     let mut rows = Vec::new();
     per_op_scenarios(&opts, &mut rows);
     memory_per_span(&opts, &mut rows);

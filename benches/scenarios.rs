@@ -241,21 +241,25 @@ fn s10_intermittent(c: &mut Criterion) {
 
 /// S11: filtering by target directives and by a span directive.
 fn s11_filtering(c: &mut Criterion) {
-    with_dynlog("info,my_service::db=debug,h2=error,tower=error,hyper_util=error", false, || {
-        let mut i = 0u64;
-        c.bench_function("s11_target_directive_enables", |b| {
-            b.iter(|| {
-                i += 1;
-                filtered_by_target(black_box(i))
-            })
-        });
-        c.bench_function("s11_target_directive_disables", |b| {
-            b.iter(|| {
-                i += 1;
-                disabled_event(black_box(i))
-            })
-        });
-    });
+    with_dynlog(
+        "info,my_service::db=debug,h2=error,tower=error,hyper_util=error",
+        false,
+        || {
+            let mut i = 0u64;
+            c.bench_function("s11_target_directive_enables", |b| {
+                b.iter(|| {
+                    i += 1;
+                    filtered_by_target(black_box(i))
+                })
+            });
+            c.bench_function("s11_target_directive_disables", |b| {
+                b.iter(|| {
+                    i += 1;
+                    disabled_event(black_box(i))
+                })
+            });
+        },
+    );
     with_dynlog("info,[conn{peer=\"10.0.4.65:41959\"}]=debug", false, || {
         let mut i = 0u64;
         let conn = conn_span("10.0.4.65:41959");
@@ -304,7 +308,14 @@ fn s14_large_values(c: &mut Criterion) {
             })
         });
         c.bench_function("s14_non_finite_floats", |b| {
-            b.iter(|| tracing::info!(a = f64::NAN, b = f64::INFINITY, c = black_box(-0.0f64), "floats"))
+            b.iter(|| {
+                tracing::info!(
+                    a = f64::NAN,
+                    b = f64::INFINITY,
+                    c = black_box(-0.0f64),
+                    "floats"
+                )
+            })
         });
     });
 }

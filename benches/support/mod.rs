@@ -50,7 +50,14 @@ pub const REQUEST: Request = Request {
 /// S1: a `debug!` with five fields below the INFO level.
 #[inline(never)]
 pub fn disabled_event(i: u64) {
-    debug!(user_id = i, latency_ms = 12.5, bytes = 512u64, ok = true, method = "POST", "not shown");
+    debug!(
+        user_id = i,
+        latency_ms = 12.5,
+        bytes = 512u64,
+        ok = true,
+        method = "POST",
+        "not shown"
+    );
 }
 
 /// S1: a disabled span.
