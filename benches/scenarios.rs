@@ -7,6 +7,11 @@
 //! scenarios -- s2_`. For a profile: `-- --profile-time 10 s2_` under
 //! `perf record`.
 
+#![allow(
+    missing_docs,
+    reason = "criterion's macros define undocumented functions"
+)]
+
 mod support;
 
 use std::fs::File;

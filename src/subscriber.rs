@@ -28,7 +28,7 @@ use crate::context::{SpanId, TraceFlags, TraceId};
 use crate::filter::{FieldValue, Filter};
 use crate::format::scope::Scope;
 use crate::format::time::TimeCache;
-use crate::format::visit::EventVisitor;
+use crate::format::visit::{EventVisitor, FieldKeys};
 use crate::format::{self, escape, number, CtxKeys, Header, Style};
 use crate::registry::values::{Kind, KEY_REQUEST_ID, KEY_TRACESTATE, KEY_X_REQUEST_ID};
 use crate::registry::{Registry, Slot, SpanData};
@@ -807,6 +807,13 @@ impl Inner {
     }
 }
 
+/// A callsite's parts from the thread's `HeaderCache`.
+struct Cached<'a> {
+    /// The JSON header after the time (JSON only).
+    json_rest: Option<&'a [u8]>,
+    keys: &'a FieldKeys,
+}
+
 #[derive(Default)]
 struct Scratch {
     time: TimeCache,
@@ -814,32 +821,36 @@ struct Scratch {
     names: Vec<&'static str>,
 }
 
-/// Each callsite's JSON header after the time (`","level":...,"message":`),
-/// rendered once per thread, so its file and target are not escaped for
-/// every event. Direct-mapped on the metadata's address: two callsites that
-/// share an entry re-render it in turn, into the same buffer.
+/// Each callsite's JSON header after the time (`","level":...,"message":`)
+/// and the keys of its fields, rendered once per thread, so its file,
+/// target and field names are not escaped for every event. Direct-mapped on
+/// the metadata's address: two callsites that share an entry re-render it
+/// in turn, into the same buffers.
 #[derive(Default)]
 struct HeaderCache {
-    entries: Vec<(usize, Vec<u8>)>,
+    entries: Vec<(usize, Vec<u8>, FieldKeys)>,
 }
 
 impl HeaderCache {
     const ENTRIES: usize = 64;
 
-    fn get(&mut self, meta: &'static Metadata<'static>) -> &[u8] {
+    fn get(&mut self, meta: &'static Metadata<'static>, json: bool) -> (&[u8], &FieldKeys) {
         if self.entries.is_empty() {
             self.entries.resize_with(Self::ENTRIES, Default::default);
         }
         let addr = meta as *const Metadata<'static> as usize;
         // The top six bits of a Fibonacci hash of the address.
-        let idx = (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 6)) as usize;
-        let (key, rest) = &mut self.entries[idx];
+        let idx = addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 6);
+        let (key, rest, keys) = &mut self.entries[idx];
         if *key != addr {
             rest.clear();
-            format::write_json_header_rest(rest, &header_of(meta));
+            if json {
+                format::write_json_header_rest(rest, &header_of(meta));
+            }
+            keys.render(json, meta.fields());
             *key = addr;
         }
-        rest
+        (rest, keys)
     }
 }
 
@@ -860,10 +871,10 @@ fn format_event(style: &Style, st: &mut ThreadState, scope: &Scope, event: &Even
     };
     st.line.clear();
     let meta = event.metadata();
-    let rest = if style.json {
-        Some(st.headers.get(meta))
-    } else {
-        None
+    let (rest, keys) = st.headers.get(meta, style.json);
+    let cached = Cached {
+        json_rest: style.json.then_some(rest),
+        keys,
     };
     format_record_into(
         style,
@@ -871,7 +882,7 @@ fn format_event(style: &Style, st: &mut ThreadState, scope: &Scope, event: &Even
         &mut st.line,
         scope,
         &header_of(meta),
-        rest,
+        Some(cached),
         |v| event.record(v),
     );
     st.time = scratch.time;
@@ -898,17 +909,19 @@ fn format_event_into(
 }
 
 /// Formats one line: the header, then whatever `record` visits (the
-/// message and fields), then the scope's span data. `json_rest` is the
-/// header after the time, when the caller has it cached (JSON only).
+/// message and fields), then the scope's span data, with the callsite's
+/// parts from the cache when the caller has them.
 fn format_record_into(
     style: &Style,
     sc: &mut Scratch,
     line: &mut Vec<u8>,
     scope: &Scope,
     header: &Header<'_>,
-    json_rest: Option<&[u8]>,
+    cached: Option<Cached<'_>>,
     record: impl FnOnce(&mut EventVisitor<'_>),
 ) {
+    let json_rest = cached.as_ref().and_then(|c| c.json_rest);
+    let keys = cached.map(|c| c.keys);
     sc.message.clear();
     sc.names.clear();
     match json_rest {
@@ -928,6 +941,7 @@ fn format_record_into(
         message_in_place: false,
         names: &mut sc.names,
         names_mask: 0,
+        keys,
     };
     record(&mut visitor);
     let mask = visitor.names_mask;

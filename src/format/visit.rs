@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use tracing_core::field::{Field, Visit};
+use tracing_core::field::{Field, FieldSet, Visit};
 
 use super::{escape, name_bit, number, write_debug_value, write_key, write_str_value, CtxKeys};
 
@@ -27,11 +27,51 @@ pub(crate) struct EventVisitor<'a> {
     pub(crate) message_in_place: bool,
     pub(crate) names: &'a mut Vec<&'static str>,
     pub(crate) names_mask: u64,
+    /// The callsite's keys, rendered once, when the caller has them.
+    pub(crate) keys: Option<&'a FieldKeys>,
+}
+
+/// The keys of one callsite's fields (`,"name":` or ` name=`, reserved
+/// names already renamed) and their bits for `names_mask`, rendered once
+/// and copied per event.
+#[derive(Default)]
+pub(crate) struct FieldKeys {
+    bytes: Vec<u8>,
+    /// Where each field's key ends in `bytes`, by field index.
+    ends: Vec<usize>,
+    bits: Vec<u64>,
+}
+
+impl FieldKeys {
+    /// Renders the keys of `fields`, reusing this value's buffers.
+    pub(crate) fn render(&mut self, json: bool, fields: &FieldSet) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.bits.clear();
+        for field in fields {
+            write_key(&mut self.bytes, json, field.name(), CtxKeys::default());
+            self.ends.push(self.bytes.len());
+            self.bits.push(name_bit(super::field_name(field.name())));
+        }
+    }
 }
 
 impl EventVisitor<'_> {
     fn key(&mut self, field: &Field) {
         let name = field.name();
+        if let Some(keys) = self.keys {
+            let idx = field.index();
+            // A name that clashes with the line's context keys is renamed
+            // only on such lines: the rendered key does not apply then.
+            if idx < keys.ends.len() && !self.cx.clashes(super::field_name(name)) {
+                let start = if idx == 0 { 0 } else { keys.ends[idx - 1] };
+                self.out
+                    .extend_from_slice(&keys.bytes[start..keys.ends[idx]]);
+                self.names.push(super::field_name(name));
+                self.names_mask |= keys.bits[idx];
+                return;
+            }
+        }
         self.names.push(super::field_name(name));
         self.names_mask |= name_bit(super::field_name(name));
         write_key(self.out, self.json, name, self.cx);
@@ -178,6 +218,7 @@ mod tests {
             message_in_place: false,
             names: &mut names,
             names_mask: 0,
+            keys: None,
         };
         visit(&mut v);
         v.finish();
