@@ -194,6 +194,9 @@ impl Inner {
         let mut invalid = 0;
         let inserted = self.registry.insert(|data| {
             data.reset(meta);
+            // Without span directives every span has lines of its own; with
+            // them, `update_enabled` decides below.
+            data.enabled = !self.span_directives;
             data.parent = parent.clone();
             data.created_ns = now;
             data.cx.span_id = random_span_id().to_u64();
@@ -224,7 +227,9 @@ impl Inner {
                 .invalid_ids
                 .fetch_add(invalid as u64, Ordering::Relaxed);
         }
-        self.update_enabled(slot, parent.as_ref());
+        if self.span_directives {
+            self.update_enabled(slot, parent.as_ref());
+        }
         id
     }
 
@@ -408,6 +413,11 @@ impl Inner {
     }
 
     fn close_one(&self, id: &Id, slot: &Slot) -> Option<Id> {
+        let export = self.exports();
+        if !self.span_events && !export {
+            // No line and no export: only the parent is needed.
+            return slot.data.write().parent.take();
+        }
         let (enabled, timings) = {
             let mut data = slot.data.write();
             let now = if self.timed { clock_ns() } else { 0 };
@@ -418,7 +428,6 @@ impl Inner {
             let duration = now.saturating_sub(data.created_ns);
             (data.enabled, (data.busy_ns, duration))
         };
-        let export = self.exports();
         if enabled && (self.span_events || export) {
             self.fix_context(slot);
         }
@@ -452,10 +461,13 @@ impl Inner {
     /// Fixes the span's context if it is not yet: explicit ids from its
     /// fields, else its parent's trace, else a new trace.
     pub(crate) fn fix_context(&self, slot: &Slot) {
-        if slot.data.read().cx.fixed {
-            return;
-        }
-        let parent = slot.data.read().parent.clone();
+        let parent = {
+            let data = slot.data.read();
+            if data.cx.fixed {
+                return;
+            }
+            data.parent.clone()
+        };
 
         // The parent first (it is fixed by its first child anyway).
         let pslot = parent.as_ref().and_then(|p| self.registry.get(p));
