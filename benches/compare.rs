@@ -471,9 +471,9 @@ fn per_op_scenarios(opts: &Options, rows: &mut Vec<Row>) {
         fmt_null(Some(targets), false),
         |n| timed(n, filtered_by_target),
     );
-    let by_span = "info,[conn{peer=\"10.0.4.65:41959\"}]=debug";
+    let by_span = "info,[conn{id=7}]=debug";
     let in_conn = |n| {
-        let conn = conn_span("10.0.4.65:41959");
+        let conn = conn_span(7);
         let _c = conn.enter();
         timed(n, debug_event)
     };
@@ -491,7 +491,7 @@ fn per_op_scenarios(opts: &Options, rows: &mut Vec<Row>) {
     );
     let spans_by_span = |n| {
         timed(n, |_| {
-            let conn = conn_span("10.0.4.65:41959");
+            let conn = conn_span(7);
             let _c = conn.enter();
             debug_event(1);
         })
@@ -866,7 +866,7 @@ fn environment() -> String {
         kernel.trim(),
         clock.trim(),
         command("rustc", &["--version"]),
-        command("git", &["rev-parse", "--short", "HEAD"]),
+        command("git", &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"]),
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
