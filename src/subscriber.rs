@@ -128,6 +128,10 @@ thread_local! {
     /// Scratch for a parent's request ids and tracestate while a child's
     /// context is fixed; keeps its capacity, so fixing allocates nothing.
     static INHERIT_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+
+    /// Scratch for the text of a span's values while span directives are
+    /// matched against them.
+    static BITS_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Inner {
@@ -251,24 +255,46 @@ impl Inner {
     }
 
     fn compute_bits(&self, data: &SpanData) -> u64 {
-        let mut text = Vec::new();
-        let mut ranges = Vec::new();
-        for (idx, field) in data.meta.fields().iter().enumerate() {
+        // The values' text goes through this thread's scratch and the
+        // matching list lives on the stack (a callsite has at most 32
+        // fields), so span directives cost no allocation after warm-up.
+        let done = BITS_SCRATCH
+            .try_with(|cell| {
+                let mut text = cell.try_borrow_mut().ok()?;
+                Some(self.compute_bits_with(data, &mut text))
+            })
+            .ok()
+            .flatten();
+        done.unwrap_or_else(|| self.compute_bits_with(data, &mut Vec::new()))
+    }
+
+    fn compute_bits_with(&self, data: &SpanData, text: &mut Vec<u8>) -> u64 {
+        const MAX_FIELDS: usize = 32;
+        text.clear();
+        let mut ranges = [("", 0, 0, false); MAX_FIELDS];
+        let mut n = 0;
+        for (idx, field) in data.meta.fields().iter().enumerate().take(MAX_FIELDS) {
             if let Some(v) = data.values.get(idx as u16) {
                 let start = text.len();
-                let is_string = format::stored_text(&mut text, &v);
-                ranges.push((field.name(), start, text.len(), is_string));
+                let is_string = format::stored_text(text, &v);
+                ranges[n] = (field.name(), start, text.len(), is_string);
+                n += 1;
             }
         }
-        let values: Vec<FieldValue<'_>> = ranges
-            .iter()
-            .map(|(name, s, e, is_string)| FieldValue {
+        let empty = FieldValue {
+            name: "",
+            text: "",
+            is_string: false,
+        };
+        let mut values = [empty; MAX_FIELDS];
+        for (value, &(name, start, end, is_string)) in values.iter_mut().zip(&ranges[..n]) {
+            *value = FieldValue {
                 name,
-                text: std::str::from_utf8(&text[*s..*e]).unwrap_or(""),
-                is_string: *is_string,
-            })
-            .collect();
-        self.filter.span_bits(data.meta, &values)
+                text: std::str::from_utf8(&text[start..end]).unwrap_or(""),
+                is_string,
+            };
+        }
+        self.filter.span_bits(data.meta, &values[..n])
     }
 
     /// OR of the filter bits of `id` and its ancestors.
@@ -985,16 +1011,15 @@ fn format_span_line(
     timings: Option<(u64, u64)>,
 ) {
     st.line.clear();
-    let h = header_of(meta);
-    write_span_line_into(
-        style,
-        &mut st.time,
-        &mut st.line,
-        scope,
-        &h,
-        message,
-        timings,
-    );
+    if style.json {
+        // The span's callsite header from the thread's cache, as for events.
+        let (rest, _) = st.headers.get(meta, true);
+        format::write_json_time(&mut st.line, style, &mut st.time, SystemTime::now());
+        st.line.extend_from_slice(rest);
+    } else {
+        write_header(style, &mut st.time, &mut st.line, &header_of(meta), scope);
+    }
+    write_span_line_body(style, &mut st.line, scope, message, timings);
 }
 
 fn write_span_line_into(
@@ -1007,6 +1032,18 @@ fn write_span_line_into(
     timings: Option<(u64, u64)>,
 ) {
     write_header(style, time, line, h, scope);
+    write_span_line_body(style, line, scope, message, timings);
+}
+
+/// A span line after its header: the message, the timings and the span
+/// data.
+fn write_span_line_body(
+    style: &Style,
+    line: &mut Vec<u8>,
+    scope: &Scope,
+    message: &str,
+    timings: Option<(u64, u64)>,
+) {
     if style.json {
         escape::json_str(line, message);
     } else {
