@@ -672,18 +672,15 @@ impl Inner {
                 None
             };
             let explicit = event.parent().is_some();
-            let mut scope = if explicit {
-                std::mem::take(&mut st.aux)
-            } else {
-                std::mem::take(&mut st.scope)
-            };
-            self.refresh_scope(&mut scope, leaf.as_ref());
+            let scope = if explicit { &mut st.aux } else { &mut st.scope };
+            self.refresh_scope(scope, leaf.as_ref());
+            let bits = scope.bits;
             let meta = event.metadata();
             let pass = !self.span_directives
-                || *meta.level() <= self.filter.level_in_scope(meta.target(), scope.bits);
+                || *meta.level() <= self.filter.level_in_scope(meta.target(), bits);
             if pass {
                 self.note_error(meta, leaf.as_ref());
-                format_event(&self.style, st, &scope, event);
+                format_event(&self.style, st, explicit, event);
                 self.pipeline.submit(&st.ring, &st.line);
                 #[cfg(feature = "otlp")]
                 if let (Some(exporter), Some(leaf)) = (&self.exporter, &leaf) {
@@ -691,11 +688,6 @@ impl Inner {
                         exporter.record_event(&mut slot.data.write(), event);
                     }
                 }
-            }
-            if explicit {
-                st.aux = scope;
-            } else {
-                st.scope = scope;
             }
         });
         if done.is_none() {
@@ -716,13 +708,13 @@ impl Inner {
     /// fresh buffers and written synchronously.
     #[cold]
     fn event_slow(&self, event: &Event<'_>) {
-        let mut st = Scratch::default();
+        let mut owned = OwnedScratch::default();
         let mut scope = Scope::default();
         if let Some(p) = event.parent() {
             self.build_scope(&mut scope, p);
         }
         let mut line = Vec::new();
-        format_event_into(&self.style, &mut st, &mut line, &scope, event);
+        format_event_into(&self.style, &mut owned.parts(), &mut line, &scope, event);
         self.pipeline.write_direct(&line);
     }
 
@@ -757,9 +749,9 @@ impl Inner {
             let pass = level <= self.filter.level_in_scope(target, scope.bits);
             if pass {
                 let mut sc = Scratch {
-                    time: std::mem::take(&mut st.time),
-                    message: std::mem::take(&mut st.message),
-                    names: std::mem::take(&mut st.names),
+                    time: &mut st.time,
+                    message: &mut st.message,
+                    names: &mut st.names,
                 };
                 st.line.clear();
                 format_record_into(
@@ -771,9 +763,6 @@ impl Inner {
                     None,
                     write_message,
                 );
-                st.time = sc.time;
-                st.message = sc.message;
-                st.names = sc.names;
                 self.pipeline.submit(&st.ring, &st.line);
             }
             st.scope = scope;
@@ -781,11 +770,11 @@ impl Inner {
         if done.is_none() {
             let pass = level <= self.filter.level_in_scope(target, 0);
             if pass {
-                let mut sc = Scratch::default();
+                let mut owned = OwnedScratch::default();
                 let mut line = Vec::new();
                 format_record_into(
                     &self.style,
-                    &mut sc,
+                    &mut owned.parts(),
                     &mut line,
                     &Scope::default(),
                     &header,
@@ -828,12 +817,12 @@ impl Inner {
         if written.is_none() {
             let mut scope = Scope::default();
             self.build_scope(&mut scope, id);
-            let mut st = Scratch::default();
+            let mut time = TimeCache::default();
             let mut line = Vec::new();
             let h = header_of(meta);
             write_span_line_into(
                 &self.style,
-                &mut st.time,
+                &mut time,
                 &mut line,
                 &scope,
                 &h,
@@ -852,11 +841,31 @@ struct Cached<'a> {
     keys: &'a FieldKeys,
 }
 
+/// The buffers a line is formatted with, borrowed from the thread's state
+/// (or from an `OwnedScratch` on the slow paths), so nothing is moved per
+/// event.
+struct Scratch<'a> {
+    time: &'a mut TimeCache,
+    message: &'a mut Vec<u8>,
+    names: &'a mut Vec<&'static str>,
+}
+
+/// Fresh buffers for the slow paths, where the thread's are unavailable.
 #[derive(Default)]
-struct Scratch {
+struct OwnedScratch {
     time: TimeCache,
     message: Vec<u8>,
     names: Vec<&'static str>,
+}
+
+impl OwnedScratch {
+    fn parts(&mut self) -> Scratch<'_> {
+        Scratch {
+            time: &mut self.time,
+            message: &mut self.message,
+            names: &mut self.names,
+        }
+    }
 }
 
 /// Each callsite's JSON header after the time (`","level":...,"message":`)
@@ -901,36 +910,45 @@ fn header_of<'a>(meta: &'a Metadata<'a>) -> Header<'a> {
     }
 }
 
-fn format_event(style: &Style, st: &mut ThreadState, scope: &Scope, event: &Event<'_>) {
-    let mut scratch = Scratch {
-        time: std::mem::take(&mut st.time),
-        message: std::mem::take(&mut st.message),
-        names: std::mem::take(&mut st.names),
-    };
-    st.line.clear();
+fn format_event(style: &Style, st: &mut ThreadState, explicit: bool, event: &Event<'_>) {
+    // Disjoint borrows of the thread's state: the scope stays in place.
+    let ThreadState {
+        line,
+        message,
+        names,
+        time,
+        headers,
+        scope,
+        aux,
+        ..
+    } = st;
+    let scope = if explicit { &*aux } else { &*scope };
+    line.clear();
     let meta = event.metadata();
-    let (rest, keys) = st.headers.get(meta, style.json);
+    let (rest, keys) = headers.get(meta, style.json);
     let cached = Cached {
         json_rest: style.json.then_some(rest),
         keys,
     };
+    let mut sc = Scratch {
+        time,
+        message,
+        names,
+    };
     format_record_into(
         style,
-        &mut scratch,
-        &mut st.line,
+        &mut sc,
+        line,
         scope,
         &header_of(meta),
         Some(cached),
         |v| event.record(v),
     );
-    st.time = scratch.time;
-    st.message = scratch.message;
-    st.names = scratch.names;
 }
 
 fn format_event_into(
     style: &Style,
-    sc: &mut Scratch,
+    sc: &mut Scratch<'_>,
     line: &mut Vec<u8>,
     scope: &Scope,
     event: &Event<'_>,
@@ -951,7 +969,7 @@ fn format_event_into(
 /// parts from the cache when the caller has them.
 fn format_record_into(
     style: &Style,
-    sc: &mut Scratch,
+    sc: &mut Scratch<'_>,
     line: &mut Vec<u8>,
     scope: &Scope,
     header: &Header<'_>,
@@ -964,10 +982,10 @@ fn format_record_into(
     sc.names.clear();
     match json_rest {
         Some(rest) => {
-            format::write_json_time(line, style, &mut sc.time, std::time::SystemTime::now());
+            format::write_json_time(line, style, sc.time, std::time::SystemTime::now());
             line.extend_from_slice(rest);
         }
-        None => write_header(style, &mut sc.time, line, header, scope),
+        None => write_header(style, sc.time, line, header, scope),
     }
     let mut visitor = EventVisitor {
         json: style.json,
@@ -975,9 +993,9 @@ fn format_record_into(
         cx: scope.cx,
         message_at: line.len(),
         out: line,
-        message: &mut sc.message,
+        message: sc.message,
         message_in_place: false,
-        names: &mut sc.names,
+        names: sc.names,
         names_mask: 0,
         keys,
     };
@@ -985,7 +1003,7 @@ fn format_record_into(
     let mask = visitor.names_mask;
     visitor.finish();
     line.extend_from_slice(&scope.ctx);
-    scope.write_fields(line, &sc.names, mask);
+    scope.write_fields(line, sc.names, mask);
     if style.json {
         line.push(b'}');
     }
