@@ -808,11 +808,9 @@ impl Inner {
     fn span_line(&self, id: &Id, slot: &Slot, message: &str, timings: Option<(u64, u64)>) {
         let meta = slot.data.read().meta;
         let written = self.with_state(|st| {
-            let mut aux = std::mem::take(&mut st.aux);
-            self.build_scope(&mut aux, id);
-            format_span_line(&self.style, st, &aux, meta, message, timings);
+            self.build_scope(&mut st.aux, id);
+            format_span_line(&self.style, st, meta, message, timings);
             self.pipeline.submit(&st.ring, &st.line);
-            st.aux = aux;
         });
         if written.is_none() {
             let mut scope = Scope::default();
@@ -1020,24 +1018,32 @@ fn write_header(
     format::write_header(line, style, time, h, &scope.names);
 }
 
+/// Formats a span line into the thread's line buffer, with the span data
+/// of the scope built in the thread's `aux`.
 fn format_span_line(
     style: &Style,
     st: &mut ThreadState,
-    scope: &Scope,
     meta: &'static Metadata<'static>,
     message: &str,
     timings: Option<(u64, u64)>,
 ) {
-    st.line.clear();
+    let ThreadState {
+        line,
+        time,
+        headers,
+        aux: scope,
+        ..
+    } = st;
+    line.clear();
     if style.json {
         // The span's callsite header from the thread's cache, as for events.
-        let (rest, _) = st.headers.get(meta, true);
-        format::write_json_time(&mut st.line, style, &mut st.time, SystemTime::now());
-        st.line.extend_from_slice(rest);
+        let (rest, _) = headers.get(meta, true);
+        format::write_json_time(line, style, time, SystemTime::now());
+        line.extend_from_slice(rest);
     } else {
-        write_header(style, &mut st.time, &mut st.line, &header_of(meta), scope);
+        write_header(style, time, line, &header_of(meta), scope);
     }
-    write_span_line_body(style, &mut st.line, scope, message, timings);
+    write_span_line_body(style, line, scope, message, timings);
 }
 
 fn write_span_line_into(
