@@ -10,6 +10,11 @@
 //!
 //! Positions are monotonic byte counters (they wrap at `usize::MAX`, which
 //! the arithmetic tolerates); the index into the buffer is `pos % cap`.
+//!
+//! Each push is one line ending in its only `\n` (dynlog escapes every
+//! newline inside a value), so the producer counts pushes and the consumer
+//! counts the `\n` bytes it frees, and the difference is the number of
+//! lines queued, known without reading the buffer.
 
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
@@ -24,6 +29,13 @@ pub(crate) struct Ring {
 
     /// Next byte the producer writes. Written only by the producer.
     tail: CachePadded<AtomicUsize>,
+
+    /// Lines pushed so far. Written only by the producer, on its own cache
+    /// line; read by whoever counts queued lines.
+    pushed: CachePadded<AtomicU64>,
+
+    /// Lines freed by the consumer so far. Written only by the consumer.
+    taken: AtomicU64,
 
     /// Set when the producing thread has exited: once empty, the ring can be
     /// handed to another thread.
@@ -65,6 +77,8 @@ impl Ring {
             buf,
             head: CachePadded(AtomicUsize::new(0)),
             tail: CachePadded(AtomicUsize::new(0)),
+            pushed: CachePadded(AtomicU64::new(0)),
+            taken: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
@@ -107,6 +121,12 @@ impl Ring {
         self.write_at(start, &line[..first]);
         self.write_at(0, &line[first..]);
 
+        // Count the line before publishing it, so that `queued_lines` never
+        // sees a freed line that was not counted as pushed (Relaxed: the
+        // Release below orders it before the tail).
+        let pushed = self.pushed.load(Ordering::Relaxed);
+        self.pushed.store(pushed.wrapping_add(1), Ordering::Relaxed);
+
         // Release pairs with the consumer's Acquire in `readable`: the bytes
         // written above are visible before the new tail is.
         self.tail
@@ -131,13 +151,32 @@ impl Ring {
         (len, r)
     }
 
-    /// Frees `n` bytes that `readable` reported. Consumer only.
-    pub(crate) fn consume(&self, n: usize) {
+    /// Frees `n` bytes that `readable` reported, holding `lines` lines.
+    /// Consumer only.
+    pub(crate) fn consume(&self, n: usize, lines: u64) {
         let head = self.head.load(Ordering::Relaxed);
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.taken
+            .store(taken.wrapping_add(lines), Ordering::Relaxed);
 
         // Release pairs with the producer's Acquire in `push`: our reads of
         // the freed bytes happen before the producer may overwrite them.
         self.head.store(head.wrapping_add(n), Ordering::Release);
+    }
+
+    /// Lines published and not yet freed. Exact while neither side is in
+    /// the middle of a push or a consume; reads no buffer bytes, so any
+    /// thread may call it, even while a consumer is stuck in a write.
+    pub(crate) fn queued_lines(&self) -> u64 {
+        // Acquire pairs with the consumer's Release of `head` in `consume`,
+        // which comes after its store of `taken`.
+        let _ = self.head.load(Ordering::Acquire);
+        let taken = self.taken.load(Ordering::Relaxed);
+        // Acquire pairs with the producer's Release of `tail` in `push`,
+        // which comes after its store of `pushed`.
+        let _ = self.tail.load(Ordering::Acquire);
+        let pushed = self.pushed.load(Ordering::Relaxed);
+        pushed.saturating_sub(taken)
     }
 
     /// Forgets everything unread and clears the flags, for reuse by another
@@ -145,6 +184,8 @@ impl Ring {
     pub(crate) fn reset(&self) {
         let tail = self.tail.load(Ordering::Acquire);
         self.head.store(tail, Ordering::Release);
+        let pushed = self.pushed.load(Ordering::Acquire);
+        self.taken.store(pushed, Ordering::Release);
         self.closed.store(false, Ordering::Release);
         self.waiting.store(false, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
@@ -205,7 +246,8 @@ mod tests {
 
     fn drain(ring: &Ring) -> Vec<u8> {
         let (n, bytes) = ring.readable(|a, b| [a, b].concat());
-        ring.consume(n);
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        ring.consume(n, lines);
         bytes
     }
 
@@ -241,6 +283,24 @@ mod tests {
             assert_eq!(drain(&ring), want, "round {round}");
         }
     }
+
+    #[test]
+    fn queued_lines_counts_pushes_not_yet_freed() {
+        let ring = Ring::new(64);
+        assert_eq!(ring.queued_lines(), 0);
+        assert!(ring.push(b"one\n"));
+        assert!(ring.push(b"two\n"));
+        assert!(ring.push(b"three\n"));
+        assert_eq!(ring.queued_lines(), 3);
+        let (n, bytes) = ring.readable(|a, b| [a, b].concat());
+        assert_eq!(bytes, b"one\ntwo\nthree\n");
+        ring.consume(n, 3);
+        assert_eq!(ring.queued_lines(), 0);
+        assert!(ring.push(b"four\n"));
+        ring.reset();
+        assert_eq!(ring.queued_lines(), 0);
+        assert_eq!(ring.len(), 0);
+    }
 }
 
 #[cfg(all(test, loom))]
@@ -271,12 +331,12 @@ mod loom_tests {
                 let (n, bytes) = ring.readable(|a, b| [a, b].concat());
                 assert_eq!(bytes.len() % 3, 0, "a torn line: {bytes:?}");
                 seen.extend_from_slice(&bytes);
-                ring.consume(n);
+                ring.consume(n, (bytes.len() / 3) as u64);
             }
             let sent = producer.join().unwrap();
             let (n, bytes) = ring.readable(|a, b| [a, b].concat());
             seen.extend_from_slice(&bytes);
-            ring.consume(n);
+            ring.consume(n, (bytes.len() / 3) as u64);
             let all = b"ab\ncd\nef\n";
             assert_eq!(seen.len() / 3, sent);
             assert_eq!(&seen[..], &all[..seen.len()]);
