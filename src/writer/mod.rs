@@ -129,6 +129,9 @@ struct Drainer {
     /// How many lines `batch` holds.
     batch_lines: u64,
 
+    /// Where a notice is formatted before it is written.
+    notice_buf: Vec<u8>,
+
     /// This drainer's copy of the ring list, refreshed when `rings_gen`
     /// moves (threads come and go), so a drain allocates nothing.
     rings: Vec<Arc<Ring>>,
@@ -144,7 +147,8 @@ struct Drainer {
     unreported_lost: u64,
 
     /// True while the last write failed; cleared on the next write that
-    /// works, after which a `lines lost` notice goes out.
+    /// works. The `lines lost` notice goes out before the first batch after
+    /// a failure, so it stands where the gap is.
     failing: bool,
 }
 
@@ -229,6 +233,7 @@ impl Pipeline {
                 sink,
                 batch: Vec::with_capacity(BATCH_TARGET + 64 * 1024),
                 batch_lines: 0,
+                notice_buf: Vec::with_capacity(256),
                 rings: Vec::new(),
                 rings_gen: u64::MAX,
                 reported: Vec::new(),
@@ -657,6 +662,9 @@ impl Drainer {
             self.batch.clear();
             return;
         }
+        if self.unreported_lost > 0 {
+            self.write_lost_notice(p);
+        }
         let result = write_all(&mut self.sink, &self.batch);
         self.batch.clear();
 
@@ -684,10 +692,7 @@ impl Drainer {
             return;
         }
         if self.unreported_lost > 0 {
-            let n = self.unreported_lost;
-            if self.write_notice(p, "lines lost", "lost", n) {
-                self.unreported_lost -= n;
-            }
+            self.write_lost_notice(p);
         }
         if self.unreported_drops > 0 && !self.failing {
             let n = self.unreported_drops;
@@ -697,16 +702,24 @@ impl Drainer {
         }
     }
 
-    /// Writes one notice line straight to the sink (the batch is empty
-    /// here). A failed notice is not counted as a lost line.
+    /// Says how many lines failed writes lost since the last such notice.
+    fn write_lost_notice(&mut self, p: &Pipeline) {
+        let n = self.unreported_lost;
+        if self.write_notice(p, "lines lost", "lost", n) {
+            self.unreported_lost -= n;
+        }
+    }
+
+    /// Writes one notice line straight to the sink. A failed notice is not
+    /// counted as a lost line; it stays due.
     fn write_notice(&mut self, p: &Pipeline, message: &str, field: &str, n: u64) -> bool {
-        debug_assert!(self.batch.is_empty());
-        (p.notice)(&mut self.batch, message, &[(field, n)]);
-        let result = write_all(&mut self.sink, &self.batch);
-        self.batch.clear();
+        self.notice_buf.clear();
+        (p.notice)(&mut self.notice_buf, message, &[(field, n)]);
+        let result = write_all(&mut self.sink, &self.notice_buf);
         match result {
             Ok(()) => {
                 p.counters.lines_written.fetch_add(1, Ordering::Relaxed);
+                self.failing = false;
                 true
             }
             Err(e) => {
