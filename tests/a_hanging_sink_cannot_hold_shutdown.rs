@@ -42,12 +42,18 @@ fn a_sink_that_never_returns_costs_the_timeout_and_no_more() {
         ["dynlog: the sink hung for 200 ms at shutdown; 11 lines abandoned, and later lines are counted as abandoned"]
     );
     let stdout: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(stdout[0], "stats written=0 dropped=0 lost=0 abandoned=16 sink_errors=0");
+    assert_eq!(
+        stdout[0],
+        "stats written=0 dropped=0 lost=0 abandoned=16 sink_errors=0"
+    );
     let drop_ms: u64 = stdout[1]
         .strip_prefix("drop_ms=")
         .and_then(|ms| ms.parse().ok())
         .expect("the child prints how long the drop took");
-    assert!(drop_ms >= TIMEOUT_MS, "the drop waited {drop_ms} ms, less than the timeout");
+    assert!(
+        drop_ms >= TIMEOUT_MS,
+        "the drop waited {drop_ms} ms, less than the timeout"
+    );
     println!("measured: dropping the guard took {drop_ms} ms with a {TIMEOUT_MS} ms timeout");
 }
 
@@ -63,7 +69,10 @@ fn a_sink_that_returns_late_writes_nothing_more() {
     // counted as abandoned; the queued ten were never written.
     assert_eq!(
         out.stdout.lines().collect::<Vec<_>>(),
-        ["stats written=0 dropped=0 lost=0 abandoned=13 sink_errors=0", "sink_lines=1 seqs=[0]"]
+        [
+            "stats written=0 dropped=0 lost=0 abandoned=13 sink_errors=0",
+            "sink_lines=1 seqs=[0]"
+        ]
     );
 }
 
