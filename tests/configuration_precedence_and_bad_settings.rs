@@ -1,6 +1,6 @@
-//! SPEC 2, configuration: every variable and TOML key, the precedence code
-//! > environment > named file > default file > built-in default, and bad
-//! values with their exact messages.
+//! SPEC 2, configuration: every variable and TOML key, the precedence
+//! (code, then environment, then the named file, then the default file,
+//! then the built-in default), and bad values with their exact messages.
 //!
 //! Where the effect is on the resolved settings, `dynlog::config::resolve`
 //! runs with an injected environment. Where it is visible in the output
@@ -96,7 +96,14 @@ fn other_boolean_words_are_bad_settings_and_the_default_is_used() {
 #[test]
 fn the_two_format_variables_are_one_setting() {
     // (DYN_LOGGING_CONSOLE_FORMAT, DYN_LOGGING_JSONL, format, source, problems)
-    let cases: [(Option<&str>, Option<&str>, Format, Option<Source>, &[&str]); 10] = [
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Format,
+        Option<Source>,
+        &'static [&'static str],
+    );
+    let cases: [Case; 10] = [
         (None, None, Format::Readable, Some(Source::Default), &[]),
         (
             None,
@@ -210,7 +217,13 @@ fn overflow_is_block_or_drop() {
 
 #[test]
 fn either_colour_variable_turns_colour_off() {
-    let cases: [(&[(&str, &str)], bool, Option<Source>); 6] = [
+    // (variables, colour allowed, source)
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        bool,
+        Option<Source>,
+    );
+    let cases: [Case; 6] = [
         (&[], true, Some(Source::Default)),
         (&[("NO_COLOR", "1")], false, env("NO_COLOR")),
         (&[("NO_COLOR", "anything")], false, env("NO_COLOR")),
