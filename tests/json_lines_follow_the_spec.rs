@@ -528,3 +528,23 @@ fn assert_no_duplicate_keys(line: &str) {
     let unique: HashSet<&String> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "duplicate key in {line}");
 }
+
+#[test]
+fn a_message_recorded_as_another_type_is_still_the_message() {
+    let mut at = [0; 4];
+    let run = json_run(|| {
+        at[0] = here!(tracing::info!(message = 42)).1;
+        at[1] = here!(tracing::info!(message = f64::NAN, k = 1)).1;
+        at[2] = here!(tracing::info!(message = true)).1;
+        at[3] = here!(tracing::info!(message = ?Point { x: 1, y: 2 })).1;
+    });
+    assert_eq!(
+        masked(&run.lines()),
+        vec![
+            json_head!("INFO", at[0]) + r#""42"}"#,
+            json_head!("INFO", at[1]) + r#""NaN","k":1}"#,
+            json_head!("INFO", at[2]) + r#""true"}"#,
+            json_head!("INFO", at[3]) + r#""Point { x: 1, y: 2 }"}"#,
+        ]
+    );
+}

@@ -383,3 +383,18 @@ fn a_terminal_gets_colour_unless_a_variable_says_no() {
         );
     }
 }
+
+#[test]
+fn a_message_recorded_as_another_type_is_still_the_message() {
+    let run = text_run(|| {
+        tracing::info!(message = 42);
+        tracing::info!(message = -1.5, k = 1);
+    });
+    assert_eq!(
+        masked(&run.lines()),
+        [
+            format!("<TIME>  INFO {TARGET}: 42"),
+            format!("<TIME>  INFO {TARGET}: -1.5 k=1"),
+        ]
+    );
+}
