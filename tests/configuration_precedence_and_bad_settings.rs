@@ -1076,3 +1076,82 @@ fn a_variable_that_is_not_utf8_is_a_bad_setting() {
         "build error: DYN_LOGGING_JSONL: expected UTF-8 text, found other bytes\n"
     );
 }
+
+#[test]
+fn otlp_settings_follow_the_same_precedence() {
+    let file = TempFile::new(
+        "otlp.toml",
+        "[otlp]\nenabled = true\nprotocol = \"http/protobuf\"\nendpoint = \"http://file:4318/v1/traces\"\n\
+         headers = \"a=1,b=2\"\ntimeout_ms = 700\nservice_name = \"file-svc\"\nsample_ratio = 0.5\n",
+    );
+    let path = file.text();
+    let absent = TempFile::absent("default.toml");
+
+    // The file alone.
+    let config = resolve_with(
+        &Settings::default(),
+        &[("DYN_LOGGING_CONFIG_PATH", &path)],
+        &absent,
+    );
+    let otlp = &config.otlp;
+    assert!(otlp.enabled);
+    assert_eq!(otlp.protocol, Protocol::HttpProtobuf);
+    assert_eq!(otlp.endpoint, "http://file:4318/v1/traces");
+    assert_eq!(
+        otlp.headers,
+        [
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned())
+        ]
+    );
+    assert_eq!(otlp.timeout, Duration::from_millis(700));
+    assert_eq!(otlp.service_name, "file-svc");
+    assert_eq!(otlp.sampler, Sampler::ParentBasedTraceIdRatio(0.5));
+
+    // The environment beats it, setting by setting.
+    let config = resolve_with(
+        &Settings::default(),
+        &[
+            ("DYN_LOGGING_CONFIG_PATH", &path),
+            ("OTEL_EXPORT_ENABLED", "0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"),
+            ("OTEL_SERVICE_NAME", "env-svc"),
+            ("OTEL_TRACES_SAMPLE_RATIO", "0.125"),
+        ],
+        &absent,
+    );
+    let otlp = &config.otlp;
+    assert!(!otlp.enabled);
+    assert_eq!(otlp.protocol, Protocol::HttpProtobuf, "from the file");
+    assert_eq!(otlp.endpoint, "http://env:4318/v1/traces");
+    assert_eq!(otlp.timeout, Duration::from_millis(700), "from the file");
+    assert_eq!(otlp.service_name, "env-svc");
+    assert_eq!(otlp.sampler, Sampler::ParentBasedTraceIdRatio(0.125));
+    assert_eq!(
+        config.source("otlp.enabled").cloned(),
+        env("OTEL_EXPORT_ENABLED")
+    );
+    assert_eq!(
+        config.source("otlp.timeout"),
+        Some(&Source::File(file.path.clone()))
+    );
+
+    // Code beats both.
+    let code = Settings {
+        otlp: OtlpSettings {
+            service_name: Some("code-svc".to_owned()),
+            ..OtlpSettings::default()
+        },
+        ..Settings::default()
+    };
+    let config = resolve_with(
+        &code,
+        &[
+            ("DYN_LOGGING_CONFIG_PATH", &path),
+            ("OTEL_SERVICE_NAME", "env-svc"),
+        ],
+        &absent,
+    );
+    assert_eq!(config.otlp.service_name, "code-svc");
+    assert_eq!(config.source("otlp.service_name"), Some(&Source::Code));
+}

@@ -530,3 +530,17 @@ fn traceparent_errors_name_the_wrong_part() {
         assert_eq!(err.to_string(), message, "{input}");
     }
 }
+
+#[test]
+fn another_subscriber_has_no_dynlog_context() {
+    let foreign = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(foreign, || {
+        let span = tracing::info_span!("elsewhere", trace_id = TRACE);
+        span.in_scope(|| {
+            assert_eq!(dynlog::current_context(), None);
+            assert_eq!(injected(), Vec::new());
+        });
+    });
+}
