@@ -77,7 +77,7 @@ impl FreeList {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(dynlog_loom)))]
 mod tests {
     use super::*;
 
@@ -94,7 +94,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, dynlog_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;

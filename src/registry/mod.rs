@@ -378,7 +378,7 @@ impl Drop for Registry {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(dynlog_loom)))]
 mod tests {
     use super::*;
 

@@ -186,10 +186,21 @@ impl Ring {
         true
     }
 
+    /// Under loom the cells cannot lend out slices, so this copies the bytes
+    /// (through loom's checked reads) and leaks the copy: the crate only
+    /// builds, never runs, the drain under `cfg(dynlog_loom)`; the loom tests
+    /// exercise `push`, `readable` and `consume`.
+    #[cfg(dynlog_loom)]
+    pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
+        let (_, bytes) = self.readable(|a, b| [a, b].concat());
+        let n = len.min(bytes.len());
+        (Box::leak(bytes.into_boxed_slice()).get(..n).unwrap_or(&[]), &[])
+    }
+
     /// The first `len` published bytes, in order, as one or two slices
     /// (`len` at most what `len()` reported to the consumer). Consumer
     /// only; the bytes stay valid until `consume` frees them.
-    #[cfg(not(loom))]
+    #[cfg(not(dynlog_loom))]
     pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
         let cap = self.buf.len();
         let head = self.head.load(Ordering::Relaxed);
@@ -213,7 +224,7 @@ impl Ring {
 
     /// Calls `f` with the published bytes (one or two slices, in order) and
     /// returns how many there were; does not free them. Consumer only.
-    #[cfg(any(test, loom))]
+    #[cfg(any(test, dynlog_loom))]
     pub(crate) fn readable<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> (usize, R) {
         let cap = self.buf.len();
 
@@ -269,7 +280,7 @@ impl Ring {
         self.dropped.store(0, Ordering::Relaxed);
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(dynlog_loom))]
     fn write_at(&self, start: usize, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
@@ -284,7 +295,7 @@ impl Ring {
         });
     }
 
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(dynlog_loom)))]
     fn read_at<R>(&self, start: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         if len == 0 {
             return f(&[]);
@@ -299,7 +310,7 @@ impl Ring {
         })
     }
 
-    #[cfg(loom)]
+    #[cfg(dynlog_loom)]
     fn write_at(&self, start: usize, bytes: &[u8]) {
         for (i, b) in bytes.iter().enumerate() {
             // SAFETY: loom checks that no other thread accesses this cell now.
@@ -307,7 +318,7 @@ impl Ring {
         }
     }
 
-    #[cfg(loom)]
+    #[cfg(dynlog_loom)]
     fn read_at<R>(&self, start: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         let mut copy = Vec::with_capacity(len);
         for i in 0..len {
@@ -318,7 +329,7 @@ impl Ring {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(dynlog_loom)))]
 mod tests {
     use super::*;
 
@@ -399,7 +410,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, dynlog_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
