@@ -215,7 +215,7 @@ impl Builder {
     /// are returned, the defaults used.
     fn assemble(self, strict: bool) -> Result<(Arc<Inner>, Vec<Problem>), Error> {
         let config = if self.from_env {
-            config::resolve_process(&self.settings, &self.prefix)
+            config::resolve_process_with_file(&self.settings, &self.prefix, &self.default_file)
         } else {
             config::resolve_code_only(&self.settings)
         };
