@@ -377,9 +377,13 @@ pub(crate) fn build_filter(config: &Config, strict: bool, problems: &mut Vec<Pro
     Ok(filter.with_default_level(default))
 }
 
+/// A single level word (`info`, `WARN`, `warning`, `3`, ...), or `None`.
 pub(crate) fn parse_level(text: &str) -> Option<LevelFilter> {
+    if text.contains(',') {
+        return None;
+    }
     match Filter::parse(text.trim()) {
-        Ok(f) if f.is_empty() => f.default_level(),
+        Ok(f) if f.len() == 1 => f.default_level(),
         _ => None,
     }
 }
