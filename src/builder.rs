@@ -221,6 +221,9 @@ impl Builder {
         };
         let mut problems = config.problems.clone();
         let filter = build_filter(&config, strict, &mut problems)?;
+        if filter.used_colon_spelling() {
+            crate::notice::stderr_once("colon-spelling", &colon_spelling_notice(&config));
+        }
         if strict {
             if let Some(p) = problems.first() {
                 return Err(Error::bad_setting(p));
@@ -338,12 +341,7 @@ pub(crate) fn build_filter(config: &Config, strict: bool, problems: &mut Vec<Pro
         }
     }
     if let Some(text) = config.filter.directives.as_deref().filter(|t| !t.trim().is_empty()) {
-        let source = match &config.filter.directives_source {
-            config::Source::Env(var) => var.clone(),
-            config::Source::File(p) => p.display().to_string(),
-            config::Source::Code => "filter".to_owned(),
-            config::Source::Default => "filter".to_owned(),
-        };
+        let source = directives_source_name(config);
         let (parsed, errors) = if strict {
             match Filter::parse(text) {
                 Ok(f) => (f, Vec::new()),
@@ -363,18 +361,28 @@ pub(crate) fn build_filter(config: &Config, strict: bool, problems: &mut Vec<Pro
                 message: e.to_string(),
             });
         }
-        if parsed.used_colon_spelling() {
-            crate::notice::stderr_once(
-                "colon-spelling",
-                &format!("dynlog: {source}: read `target:level` as `target=level`; write `=` to silence this notice"),
-            );
-        }
         if !parsed.is_empty() || parsed.default_level().is_some() {
             default = parsed.default_level().unwrap_or(LevelFilter::OFF);
             filter = filter.extend(parsed);
         }
     }
     Ok(filter.with_default_level(default))
+}
+
+/// How problems and notices name where the directives came from: the
+/// variable, the file, or `filter` for code.
+pub(crate) fn directives_source_name(config: &Config) -> String {
+    match &config.filter.directives_source {
+        config::Source::Env(var) => var.clone(),
+        config::Source::File(p) => p.display().to_string(),
+        config::Source::Code | config::Source::Default => "filter".to_owned(),
+    }
+}
+
+/// The one-time notice for directives written `target:level`.
+pub(crate) fn colon_spelling_notice(config: &Config) -> String {
+    let source = directives_source_name(config);
+    format!("dynlog: {source}: read `target:level` as `target=level`; write `=` to silence this notice")
 }
 
 /// A single level word (`info`, `WARN`, `warning`, `3`, ...), or `None`.
