@@ -382,7 +382,9 @@ pub(crate) fn directives_source_name(config: &Config) -> String {
 /// The one-time notice for directives written `target:level`.
 pub(crate) fn colon_spelling_notice(config: &Config) -> String {
     let source = directives_source_name(config);
-    format!("dynlog: {source}: read `target:level` as `target=level`; write `=` to silence this notice")
+    format!(
+        "dynlog: {source}: read `target:level` as `target=level`; write `=` to silence this notice"
+    )
 }
 
 /// A single level word (`info`, `WARN`, `warning`, `3`, ...), or `None`.
