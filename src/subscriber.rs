@@ -1034,6 +1034,12 @@ impl std::fmt::Write for RawText<'_> {
         self.out.extend_from_slice(head.as_bytes());
         self.remaining -= head.len();
         self.cut += cut;
+
+        // Once something is cut, nothing later may follow it: the value
+        // must stay a prefix of the text.
+        if cut > 0 {
+            self.remaining = 0;
+        }
         Ok(())
     }
 }

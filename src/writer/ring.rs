@@ -194,7 +194,10 @@ impl Ring {
     pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
         let (_, bytes) = self.readable(|a, b| [a, b].concat());
         let n = len.min(bytes.len());
-        (Box::leak(bytes.into_boxed_slice()).get(..n).unwrap_or(&[]), &[])
+        (
+            Box::leak(bytes.into_boxed_slice()).get(..n).unwrap_or(&[]),
+            &[],
+        )
     }
 
     /// The first `len` published bytes, in order, as one or two slices
