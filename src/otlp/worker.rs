@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
@@ -138,13 +139,11 @@ impl Transport {
         match self {
             Transport::Grpc { runtime, exporter } => runtime.block_on(async {
                 match tokio::time::timeout(limit, exporter.export(batch)).await {
-                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Ok(result) => result.map_err(error_text),
                     Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
                 }
             }),
-            Transport::Http { exporter } => {
-                block_on(exporter.export(batch)).map_err(|e| e.to_string())
-            }
+            Transport::Http { exporter } => block_on(exporter.export(batch)).map_err(error_text),
         }
     }
 
@@ -158,6 +157,15 @@ impl Transport {
                 let _ = exporter.shutdown();
             }
         }
+    }
+}
+
+/// An export error as the notice says it.
+fn error_text(e: OTelSdkError) -> String {
+    match e {
+        OTelSdkError::InternalFailure(text) => text,
+        OTelSdkError::Timeout(limit) => format!("no answer within {} ms", limit.as_millis()),
+        OTelSdkError::AlreadyShutdown => "the exporter has shut down".to_owned(),
     }
 }
 
