@@ -41,7 +41,7 @@ use parking_lot::{Condvar, Mutex};
 use tracing_core::span::Id;
 use tracing_core::Event;
 
-use crate::config::{OtlpConfig, Problem};
+use crate::config::{Config, OtlpConfig, Problem, Protocol, Source};
 use crate::registry::{Slot, SpanData};
 use crate::sync::{AtomicBool, Ordering};
 use crate::writer::{Counters, Pipeline};
@@ -130,18 +130,19 @@ impl Exporter {
     /// `None` when it does not, or when the exporter cannot be built; then a
     /// [`Problem`] says why.
     pub(crate) fn start(
-        config: &OtlpConfig,
+        config: &Config,
         pipeline: &Arc<Pipeline>,
         problems: &mut Vec<Problem>,
     ) -> Option<Exporter> {
-        if !config.enabled {
+        if !config.otlp.enabled {
             return None;
         }
-        let mut config = config.clone();
-        if let Some(problem) = check(&mut config, problems) {
+        let mut settings = config.otlp.clone();
+        if let Some(problem) = check(config, &mut settings, problems) {
             problems.push(problem);
             return None;
         }
+        let config = settings;
 
         let (queue_tx, queue_rx) = crossbeam_channel::bounded(config.max_queue_size.max(1));
         let (pool_tx, pool_rx) =
@@ -322,32 +323,53 @@ fn problem(message: String) -> Problem {
     }
 }
 
+/// A problem with the value of `setting`, worded as the configuration's
+/// own problems are for its source.
+fn problem_with(source: Option<&Source>, setting: &str, expected: &str, found: &str) -> Problem {
+    let (source, message) = match source {
+        Some(Source::Env(var)) => (var.clone(), format!("expected {expected}, found {found:?}")),
+        Some(Source::File(path)) => (
+            path.display().to_string(),
+            format!("expected {expected} for key {setting:?}, found {found:?}"),
+        ),
+        _ => (
+            "code".to_owned(),
+            format!("expected {expected} for {setting}, found {found:?}"),
+        ),
+    };
+    Problem { source, message }
+}
+
 /// Settings this build cannot use: an `https://` endpoint (no TLS compiled
 /// in) stops export; a header gRPC cannot carry is left out. Both are
 /// reported.
-fn check(config: &mut OtlpConfig, problems: &mut Vec<Problem>) -> Option<Problem> {
-    let scheme_end = config.endpoint.find("://").unwrap_or(0);
-    if config.endpoint[..scheme_end].eq_ignore_ascii_case("https") {
-        return Some(Problem {
-            source: "otlp.endpoint".to_owned(),
-            message: format!(
-                "expected an http:// URL (this build has no TLS), found \"{}\"",
-                config.endpoint
-            ),
-        });
+fn check(
+    config: &Config,
+    settings: &mut OtlpConfig,
+    problems: &mut Vec<Problem>,
+) -> Option<Problem> {
+    let endpoint = &settings.endpoint;
+    let scheme_end = endpoint.find("://").unwrap_or(0);
+    if endpoint[..scheme_end].eq_ignore_ascii_case("https") {
+        return Some(problem_with(
+            config.source("otlp.endpoint"),
+            "otlp.endpoint",
+            "an http:// URL (this build has no TLS)",
+            endpoint,
+        ));
     }
-    if config.protocol == crate::config::Protocol::Grpc {
-        config.headers.retain(|(name, value)| {
-            let ok = worker::is_grpc_metadata(name, value);
-            if !ok {
-                problems.push(Problem {
-                    source: "otlp.headers".to_owned(),
-                    message: format!(
-                        "expected a gRPC header of visible ASCII not named *-bin, found \"{name}={value}\""
-                    ),
-                });
+    if settings.protocol == Protocol::Grpc {
+        settings.headers.retain(|(name, value)| {
+            let is_usable = worker::is_grpc_metadata(name, value);
+            if !is_usable {
+                problems.push(problem_with(
+                    config.source("otlp.headers"),
+                    "otlp.headers",
+                    "a gRPC header of visible ASCII not named *-bin",
+                    &format!("{name}={value}"),
+                ));
             }
-            ok
+            is_usable
         });
     }
     None
