@@ -17,18 +17,8 @@
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
-// TEMPORARY: the dynlog core is not in this worktree yet; `standin` copies
-// the API this file uses. On merge delete the `mod standin` item below and
-// `examples/support/`, then write `dynlog::` for `standin::` (twice).
-#[allow(
-    dead_code,
-    reason = "TEMPORARY: this example uses only init() of the stand-in"
-)]
-#[path = "support/standin.rs"]
-mod standin;
-
 /// Never dropped: the point of this example.
-static GUARD: OnceLock<standin::Guard> = OnceLock::new();
+static GUARD: OnceLock<dynlog::Guard> = OnceLock::new();
 
 const USAGE: &str = "usage: exit_modes <return|exit|panic> [--lines N] [--threads T]";
 
@@ -70,7 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    GUARD.get_or_init(standin::init);
+    GUARD.get_or_init(dynlog::init);
 
     // The main thread logs share 0, spawned threads the others; all of
     // them are joined before the process leaves.

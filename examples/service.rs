@@ -52,17 +52,7 @@ use tokio::net::TcpListener;
 use tracing::field::Empty;
 use tracing::{debug, error, info, info_span, warn, Instrument, Span};
 
-// TEMPORARY: the dynlog core is not in this worktree yet; `standin` copies
-// the API this file uses. On merge delete the `mod standin` item below and
-// `examples/support/`, then write `dynlog::` for `standin::` (four places:
-// the `use` below, `install_logging` twice, and `main`).
-#[allow(
-    dead_code,
-    reason = "TEMPORARY: the stand-in mirrors more API than is used"
-)]
-#[path = "support/standin.rs"]
-mod standin;
-use standin::propagation;
+use dynlog::propagation;
 
 const USAGE: &str = "usage: service [--port P] [--requests N [--concurrency C]]";
 
@@ -70,8 +60,8 @@ const USAGE: &str = "usage: service [--port P] [--requests N [--concurrency C]]"
 const FAST_PATH_TOKENS: u64 = 48;
 
 /// Sets up logging for the whole process; the one place that names it.
-fn install_logging() -> standin::Guard {
-    standin::init()
+fn install_logging() -> dynlog::Guard {
+    dynlog::init()
 }
 
 /// Command-line options.
@@ -148,7 +138,7 @@ fn main() -> ExitCode {
         Outcome::Served => ExitCode::SUCCESS,
         Outcome::Failed => ExitCode::FAILURE,
         Outcome::Driven(totals) => {
-            let lines = standin::stats().lines_written;
+            let lines = dynlog::stats().lines_written;
             println!(
                 "requests={} ok={} errors={} lines={lines} elapsed_ms={}",
                 totals.requests, totals.ok, totals.errors, totals.elapsed_ms

@@ -69,7 +69,7 @@ impl Builder {
             default_file: PathBuf::from(config::DEFAULT_FILE),
             sink: Sink::Stderr,
             ring_bytes: DEFAULT_RING_BYTES,
-            value_limit: 1024 * 1024,
+            value_limit: crate::format::escape::DEFAULT_MAX_VALUE_BYTES,
             shutdown_timeout: Duration::from_secs(1),
         }
     }
@@ -100,7 +100,11 @@ impl Builder {
 
     /// JSON lines (`true`) or readable text (`false`).
     pub fn json(self, json: bool) -> Builder {
-        self.format(if json { Format::Jsonl } else { Format::Readable })
+        self.format(if json {
+            Format::Jsonl
+        } else {
+            Format::Readable
+        })
     }
 
     /// The line format.
@@ -237,13 +241,21 @@ impl Builder {
         let style = Style {
             json,
             ansi: !json && config.ansi_allowed && to_terminal,
-            clock: if config.local_tz { Clock::local() } else { Clock::utc() },
+            clock: if config.local_tz {
+                Clock::local()
+            } else {
+                Clock::utc()
+            },
             value_limit: self.value_limit,
         };
         let notice_style = Style {
             json,
             ansi: false,
-            clock: if config.local_tz { Clock::local() } else { Clock::utc() },
+            clock: if config.local_tz {
+                Clock::local()
+            } else {
+                Clock::utc()
+            },
             value_limit: self.value_limit,
         };
         let sink: Box<dyn Write + Send> = match self.sink {
@@ -255,7 +267,9 @@ impl Builder {
             sink,
             config.overflow,
             self.ring_bytes,
-            Box::new(move |out, message, fields| crate::format::write_notice(out, &notice_style, message, fields)),
+            Box::new(move |out, message, fields| {
+                crate::format::write_notice(out, &notice_style, message, fields)
+            }),
         );
         pipeline
             .start()
@@ -317,7 +331,11 @@ fn sampler_of(config: &Config) -> Sampler {
 /// `log_filters`, then `DYN_LOG`; the default level from `DYN_LOG` when it
 /// is set (and has a valid directive), else the files' `log_level`, else
 /// `info`.
-pub(crate) fn build_filter(config: &Config, strict: bool, problems: &mut Vec<Problem>) -> Result<Filter, Error> {
+pub(crate) fn build_filter(
+    config: &Config,
+    strict: bool,
+    problems: &mut Vec<Problem>,
+) -> Result<Filter, Error> {
     let mut filter = Filter::new();
     for (target, level) in &config.filter.builtin {
         let level = parse_level(level).unwrap_or(LevelFilter::ERROR);
@@ -345,7 +363,12 @@ pub(crate) fn build_filter(config: &Config, strict: bool, problems: &mut Vec<Pro
             }),
         }
     }
-    if let Some(text) = config.filter.directives.as_deref().filter(|t| !t.trim().is_empty()) {
+    if let Some(text) = config
+        .filter
+        .directives
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
         let source = match &config.filter.directives_source {
             config::Source::Env(var) => var.clone(),
             config::Source::File(p) => p.display().to_string(),
@@ -385,11 +408,19 @@ pub(crate) fn build_filter(config: &Config, strict: bool, problems: &mut Vec<Pro
     Ok(filter.with_default_level(default))
 }
 
+/// A level word as in directives: `off`, `error`, `warn`/`warning`,
+/// `info`, `debug`, `trace` in any case, or a digit 0 to 5.
 pub(crate) fn parse_level(text: &str) -> Option<LevelFilter> {
-    match Filter::parse(text.trim()) {
-        Ok(f) if f.is_empty() => f.default_level(),
-        _ => None,
-    }
+    let word = text.trim().to_ascii_lowercase();
+    Some(match word.as_str() {
+        "off" | "0" => LevelFilter::OFF,
+        "error" | "1" => LevelFilter::ERROR,
+        "warn" | "warning" | "2" => LevelFilter::WARN,
+        "info" | "3" => LevelFilter::INFO,
+        "debug" | "4" => LevelFilter::DEBUG,
+        "trace" | "5" => LevelFilter::TRACE,
+        _ => return None,
+    })
 }
 
 /// The installed pipeline, for `stats`, `current_context` and the hooks.
@@ -409,7 +440,9 @@ pub(crate) fn install(builder: Builder, strict: bool) -> Result<Guard, Error> {
         });
     }
     let (inner, problems) = builder.assemble(strict)?;
-    let subscriber = DynlogSubscriber { inner: inner.clone() };
+    let subscriber = DynlogSubscriber {
+        inner: inner.clone(),
+    };
     let dispatch = tracing_core::Dispatch::new(subscriber);
     if tracing_core::dispatcher::set_global_default(dispatch).is_err() {
         inner.pipeline.stop(Duration::from_millis(100));
@@ -452,11 +485,9 @@ fn install_hooks() {
             libc::atexit(at_exit);
         }
         let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            previous(info);
-            if let Some(inner) = GLOBAL.get() {
-                inner.panic_flush();
-            }
+        std::panic::set_hook(Box::new(move |info| match GLOBAL.get() {
+            Some(inner) => inner.panic_flush(|| previous(info)),
+            None => previous(info),
         }));
 
         // A closed pipe must be an error to count, not a signal that kills.
@@ -524,8 +555,10 @@ impl Inner {
         self.pipeline.exit_flush(self.shutdown_timeout);
     }
 
-    fn panic_flush(&self) {
-        self.pipeline.flush(Some(self.shutdown_timeout));
+    /// Writes our lines, then the panic message (`report`) with nothing of
+    /// ours in between, then flushes the exporter.
+    fn panic_flush(&self, report: impl FnOnce()) {
+        self.pipeline.flush_then(self.shutdown_timeout, report);
         #[cfg(feature = "otlp")]
         if let Some(e) = &self.exporter {
             e.flush(self.shutdown_timeout);

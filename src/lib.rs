@@ -52,7 +52,10 @@ pub fn init() -> Guard {
     match builder::install(Builder::from_env(), false) {
         Ok(guard) => guard,
         Err(e) => {
-            notice::stderr_once("init-failed", &format!("dynlog: {e}; logging through dynlog is off"));
+            notice::stderr_once(
+                "init-failed",
+                &format!("dynlog: {e}; logging through dynlog is off"),
+            );
             // A guard on a pipeline nobody uses keeps the signature simple.
             let (_, guard) = Builder::new()
                 .writer(std::io::sink())
@@ -98,12 +101,24 @@ pub fn current_context() -> Option<TraceContext> {
 /// Levels by name, any case: `trace`, `debug`, `info`, `warn` and `warning`,
 /// `error`, `critical` and `fatal` (as `ERROR`); anything else is `INFO`.
 /// Does nothing when dynlog is not installed.
-pub fn log_external(level: &str, target: &str, file: Option<&str>, line: Option<u32>, message: &str) {
+pub fn log_external(
+    level: &str,
+    target: &str,
+    file: Option<&str>,
+    line: Option<u32>,
+    message: &str,
+) {
     let Some(inner) = builder::global() else {
         return;
     };
     let level = external_level(level);
-    inner.external(level, target, file, line, &format::visit::DisplayAsDebug(message));
+    inner.external(
+        level,
+        target,
+        file,
+        line,
+        &format::visit::DisplayAsDebug(message),
+    );
 }
 
 fn external_level(name: &str) -> tracing_core::Level {

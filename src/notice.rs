@@ -26,7 +26,8 @@ pub(crate) fn stderr_once(cause: &str, message: &str) -> bool {
 /// Records `cause` and says whether it is new.
 pub(crate) fn first_time(cause: &str) -> bool {
     let mut seen = SEEN.lock();
-    seen.get_or_insert_with(HashSet::new).insert(cause.to_owned())
+    seen.get_or_insert_with(HashSet::new)
+        .insert(cause.to_owned())
 }
 
 /// Prints one line on stderr, ignoring failure (there is nowhere else to

@@ -64,6 +64,7 @@ impl Sampler {
 /// nanoseconds, and the wall time at that instant (for export).
 pub(crate) struct ClockAnchor {
     pub(crate) instant: Instant,
+    #[allow(dead_code, reason = "read by the OTLP bridge, which is being built")]
     pub(crate) wall: SystemTime,
 }
 
@@ -112,8 +113,6 @@ struct ThreadState {
     scope: Scope,
     /// A scratch scope for explicit parents and span lines.
     aux: Scope,
-    /// Scratch for filter values.
-    values_text: Vec<u8>,
 }
 
 impl Drop for ThreadState {
@@ -152,7 +151,6 @@ impl Inner {
                             time: TimeCache::default(),
                             scope: Scope::default(),
                             aux: Scope::default(),
-                            values_text: Vec::new(),
                         });
                         states.len() - 1
                     }
@@ -235,7 +233,9 @@ impl Inner {
         let mut data = slot.data.write();
         let bits = self.compute_bits(&data);
         data.span_bits = bits;
-        let level = self.filter.level_in_scope(data.meta.target(), bits | parent_bits);
+        let level = self
+            .filter
+            .level_in_scope(data.meta.target(), bits | parent_bits);
         data.enabled = *data.meta.level() <= level;
         slot.bump_version();
     }
@@ -492,7 +492,11 @@ impl Inner {
         cx.fixed = true;
         if let Some((_, xreq, req, ts)) = inherited {
             // Request ids and tracestate follow the parent unless set here.
-            for (key, v) in [(KEY_X_REQUEST_ID, xreq), (KEY_REQUEST_ID, req), (KEY_TRACESTATE, ts)] {
+            for (key, v) in [
+                (KEY_X_REQUEST_ID, xreq),
+                (KEY_REQUEST_ID, req),
+                (KEY_TRACESTATE, ts),
+            ] {
                 if let Some(v) = v {
                     let joins_other_trace = key == KEY_TRACESTATE && data.cx.field_trace_id != 0;
                     if data.values.get(key).is_none() && !joins_other_trace {
@@ -508,7 +512,11 @@ impl Inner {
         let slot = self.registry.get(id)?;
         self.fix_context(slot);
         let d = slot.data.read();
-        let text = |key| d.values.get(key).map(|v| std::sync::Arc::<str>::from(v.text()));
+        let text = |key| {
+            d.values
+                .get(key)
+                .map(|v| std::sync::Arc::<str>::from(v.text()))
+        };
         let mut cx = crate::TraceContext::new(
             TraceId::from_u128(d.cx.trace_id)?,
             SpanId::from_u64(d.cx.span_id)?,
@@ -569,9 +577,11 @@ impl Inner {
             };
             let data = slot.data.read();
             let raw = id.into_u64();
-            scope
-                .chain
-                .push(((raw as u32) - 1, (raw >> 32) as u32, slot.version.load(Ordering::Acquire)));
+            scope.chain.push((
+                (raw as u32) - 1,
+                (raw >> 32) as u32,
+                slot.version.load(Ordering::Acquire),
+            ));
             if first {
                 scope.set_leaf(json, data.meta.name(), &data.cx, &data.values);
                 first = false;
@@ -653,7 +663,14 @@ impl Inner {
 
     /// Formats a record that did not come through `tracing` (the `log`
     /// bridge, `log_external`) like a native event in the current span.
-    pub(crate) fn external(&self, level: Level, target: &str, file: Option<&str>, line: Option<u32>, message: &dyn std::fmt::Debug) {
+    pub(crate) fn external(
+        &self,
+        level: Level,
+        target: &str,
+        file: Option<&str>,
+        line: Option<u32>,
+        message: &dyn std::fmt::Debug,
+    ) {
         if IS_DYNLOG_THREAD.with(|c| c.get()) {
             return;
         }
@@ -681,7 +698,14 @@ impl Inner {
                     names: std::mem::take(&mut st.names),
                 };
                 st.line.clear();
-                format_record_into(&self.style, &mut sc, &mut st.line, &scope, &header, write_message);
+                format_record_into(
+                    &self.style,
+                    &mut sc,
+                    &mut st.line,
+                    &scope,
+                    &header,
+                    write_message,
+                );
                 st.time = sc.time;
                 st.message = sc.message;
                 st.fields = sc.fields;
@@ -695,7 +719,14 @@ impl Inner {
             if pass {
                 let mut sc = Scratch::default();
                 let mut line = Vec::new();
-                format_record_into(&self.style, &mut sc, &mut line, &Scope::default(), &header, write_message);
+                format_record_into(
+                    &self.style,
+                    &mut sc,
+                    &mut line,
+                    &Scope::default(),
+                    &header,
+                    write_message,
+                );
                 self.pipeline.write_direct(&line);
             }
         }
@@ -703,6 +734,7 @@ impl Inner {
 
     /// Whether a record of `level` from `target` could pass (the static
     /// part; span directives are checked per record).
+    #[cfg(feature = "log")]
     pub(crate) fn log_enabled(&self, level: Level, target: &str) -> bool {
         if self.span_directives {
             return true;
@@ -734,7 +766,15 @@ impl Inner {
             let mut st = Scratch::default();
             let mut line = Vec::new();
             let h = header_of(meta);
-            write_span_line_into(&self.style, &mut st.time, &mut line, &scope, &h, message, timings);
+            write_span_line_into(
+                &self.style,
+                &mut st.time,
+                &mut line,
+                &scope,
+                &h,
+                message,
+                timings,
+            );
             self.pipeline.write_direct(&line);
         }
     }
@@ -772,8 +812,16 @@ fn format_event(style: &Style, st: &mut ThreadState, scope: &Scope, event: &Even
     st.names = scratch.names;
 }
 
-fn format_event_into(style: &Style, sc: &mut Scratch, line: &mut Vec<u8>, scope: &Scope, event: &Event<'_>) {
-    format_record_into(style, sc, line, scope, &header_of(event.metadata()), |v| event.record(v));
+fn format_event_into(
+    style: &Style,
+    sc: &mut Scratch,
+    line: &mut Vec<u8>,
+    scope: &Scope,
+    event: &Event<'_>,
+) {
+    format_record_into(style, sc, line, scope, &header_of(event.metadata()), |v| {
+        event.record(v)
+    });
 }
 
 /// Formats one line: the header, then whatever `record` visits (the
@@ -820,7 +868,13 @@ fn format_record_into(
     line.push(b'\n');
 }
 
-fn write_header(style: &Style, time: &mut TimeCache, line: &mut Vec<u8>, h: &Header<'_>, scope: &Scope) {
+fn write_header(
+    style: &Style,
+    time: &mut TimeCache,
+    line: &mut Vec<u8>,
+    h: &Header<'_>,
+    scope: &Scope,
+) {
     format::write_header(line, style, time, h, &scope.names);
 }
 
@@ -834,7 +888,15 @@ fn format_span_line(
 ) {
     st.line.clear();
     let h = header_of(meta);
-    write_span_line_into(style, &mut st.time, &mut st.line, scope, &h, message, timings);
+    write_span_line_into(
+        style,
+        &mut st.time,
+        &mut st.line,
+        scope,
+        &h,
+        message,
+        timings,
+    );
 }
 
 fn write_span_line_into(
@@ -910,7 +972,9 @@ impl SpanRecorder<'_> {
         }
         if let Some(key) = key {
             match crate::propagation::check_request_id(text) {
-                crate::propagation::RequestId::Valid(id) => self.data.values.set(key, Kind::Str, id.as_bytes()),
+                crate::propagation::RequestId::Valid(id) => {
+                    self.data.values.set(key, Kind::Str, id.as_bytes())
+                }
                 crate::propagation::RequestId::Invalid => self.invalid += 1,
                 crate::propagation::RequestId::Absent => {}
             }
@@ -937,7 +1001,13 @@ impl SpanRecorder<'_> {
     fn is_context(name: &str) -> bool {
         matches!(
             name,
-            "trace_id" | "span_id" | "parent_id" | "trace_flags" | "tracestate" | "x_request_id" | "request_id"
+            "trace_id"
+                | "span_id"
+                | "parent_id"
+                | "trace_flags"
+                | "tracestate"
+                | "x_request_id"
+                | "request_id"
         )
     }
 
@@ -976,7 +1046,9 @@ impl Visit for SpanRecorder<'_> {
         }
         let (head, cut) = escape::truncate_at_char_boundary(value, self.limit);
         if cut == 0 {
-            self.data.values.set(field.index() as u16, Kind::Str, value.as_bytes());
+            self.data
+                .values
+                .set(field.index() as u16, Kind::Str, value.as_bytes());
         } else {
             let start = self.data.values.begin(field.index() as u16, Kind::Str);
             let raw = self.data.values.raw();
@@ -989,7 +1061,11 @@ impl Visit for SpanRecorder<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         use std::fmt::Write as _;
         let is_context = Self::is_context(field.name());
-        let key = if is_context { KEY_SCRATCH } else { field.index() as u16 };
+        let key = if is_context {
+            KEY_SCRATCH
+        } else {
+            field.index() as u16
+        };
         let start = self.data.values.begin(key, Kind::Debug);
         let mut w = RawText {
             out: self.data.values.raw(),
@@ -1107,7 +1183,10 @@ impl Subscriber for DynlogSubscriber {
         if meta.is_event() {
             return true;
         }
-        let bits = self.inner.current().map_or(0, |c| self.inner.scope_bits_of(&c));
+        let bits = self
+            .inner
+            .current()
+            .map_or(0, |c| self.inner.scope_bits_of(&c));
         *meta.level() <= self.inner.filter.level_in_scope(meta.target(), bits)
     }
 

@@ -69,6 +69,7 @@ impl TraceContext {
 
     /// The context of a child span: same trace id, flags and strings, with
     /// this span as its parent. Does not allocate.
+    #[cfg(test)]
     pub(crate) fn child(&self, span_id: SpanId) -> TraceContext {
         TraceContext {
             span_id,
@@ -78,6 +79,7 @@ impl TraceContext {
     }
 
     /// Replaces the flags.
+    #[cfg(test)]
     pub(crate) fn set_flags(&mut self, flags: TraceFlags) {
         self.flags = flags;
     }
@@ -175,7 +177,6 @@ impl TraceContext {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -276,6 +276,7 @@ pub(crate) struct JsonEscaper<'a> {
 impl<'a> JsonEscaper<'a> {
     /// An escaper that copies everything.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
         Self::with_limit(out, usize::MAX)
     }
@@ -295,6 +296,7 @@ impl<'a> JsonEscaper<'a> {
 
     /// Input bytes cut so far.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn cut(&self) -> usize {
         self.budget.cut
     }
@@ -330,6 +332,7 @@ pub(crate) struct TextEscaper<'a> {
 impl<'a> TextEscaper<'a> {
     /// An escaper that copies everything.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
         Self::with_limit(out, usize::MAX)
     }
@@ -349,6 +352,7 @@ impl<'a> TextEscaper<'a> {
 
     /// Input bytes cut so far.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn cut(&self) -> usize {
         self.budget.cut
     }

@@ -12,7 +12,7 @@ pub(crate) mod scope;
 pub(crate) mod time;
 pub(crate) mod visit;
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use tracing_core::Level;
 
@@ -80,7 +80,7 @@ pub(crate) fn name_bit(name: &str) -> u64 {
         [f, .., l] => (*f as u32, *l as u32),
         [f] => (*f as u32, *f as u32),
     };
-    1u64 << ((b.len() as u32).wrapping_mul(7) + first + last.wrapping_mul(3)) % 64
+    1u64 << (((b.len() as u32).wrapping_mul(7) + first + last.wrapping_mul(3)) % 64)
 }
 
 /// Appends `,"NAME":` (JSON) or ` NAME=` (text), renaming reserved names.
@@ -111,7 +111,12 @@ pub(crate) fn write_str_value(out: &mut Vec<u8>, s: &str, limit: usize) {
 }
 
 /// Appends Debug text: a JSON string, or bare (controls escaped) in text.
-pub(crate) fn write_debug_value(out: &mut Vec<u8>, json: bool, value: &dyn fmt::Debug, limit: usize) {
+pub(crate) fn write_debug_value(
+    out: &mut Vec<u8>,
+    json: bool,
+    value: &dyn fmt::Debug,
+    limit: usize,
+) {
     if json {
         out.push(b'"');
         let mut w = escape::JsonEscaper::with_limit(out, limit);
@@ -293,7 +298,12 @@ pub(crate) fn write_header(
 
 /// Writes one of dynlog's own notices (target `dynlog`, level `WARN`, no
 /// file or line) as a complete line.
-pub(crate) fn write_notice(out: &mut Vec<u8>, style: &Style, message: &str, fields: &[(&str, u64)]) {
+pub(crate) fn write_notice(
+    out: &mut Vec<u8>,
+    style: &Style,
+    message: &str,
+    fields: &[(&str, u64)],
+) {
     let mut cache = time::TimeCache::default();
     let h = Header {
         level: &Level::WARN,

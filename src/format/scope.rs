@@ -89,7 +89,12 @@ impl Scope {
 
     /// Appends one span's fields (call innermost first), skipping names an
     /// inner span already wrote.
-    pub(crate) fn add_span(&mut self, json: bool, meta: &'static Metadata<'static>, values: &Values) {
+    pub(crate) fn add_span(
+        &mut self,
+        json: bool,
+        meta: &'static Metadata<'static>,
+        values: &Values,
+    ) {
         self.span_names.push(meta.name());
         let fields = meta.fields();
 

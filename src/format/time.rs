@@ -49,6 +49,7 @@ enum OffsetSource {
     Utc,
     /// A fixed offset in seconds, already a whole number of minutes within
     /// `±MAX_OFFSET`.
+    #[cfg_attr(not(test), allow(dead_code, reason = "only tests build fixed-offset clocks"))]
     Fixed(i32),
     /// A time zone whose offset is looked up once per second.
     Zone(TimeZone),
@@ -94,6 +95,7 @@ impl Clock {
 
     /// A clock writing local time at a fixed offset of `seconds` east of
     /// UTC, cut towards zero to whole minutes and clamped to ±23:59.
+    #[cfg(test)]
     pub(crate) fn fixed_offset(seconds: i32) -> Clock {
         Clock {
             source: OffsetSource::Fixed(normalize_offset(seconds)),

@@ -420,7 +420,7 @@ impl FinishedSpan {
     /// Drops buffers that grew past [`KEEP_BYTES`]; called on the export
     /// thread before the box goes back to the pool.
     pub(crate) fn trim(&mut self) {
-        if self.values.heap_bytes() > KEEP_BYTES {
+        if self.values.raw().capacity() > KEEP_BYTES {
             self.values = Values::default();
         }
         if self.events.bytes.capacity() > KEEP_BYTES {

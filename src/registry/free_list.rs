@@ -111,15 +111,16 @@ mod loom_tests {
             for i in 0..3 {
                 list.push(i, |i| &links[i as usize]);
             }
-            let worker = |list: Arc<FreeList>, links: Arc<Vec<AtomicU32>>, held: Arc<Vec<AtomicU32>>| {
-                move || {
-                    if let Some(i) = list.pop(|i| &links[i as usize]) {
-                        assert_eq!(held[i as usize].fetch_add(1, Ordering::SeqCst), 0);
-                        held[i as usize].fetch_sub(1, Ordering::SeqCst);
-                        list.push(i, |i| &links[i as usize]);
+            let worker =
+                |list: Arc<FreeList>, links: Arc<Vec<AtomicU32>>, held: Arc<Vec<AtomicU32>>| {
+                    move || {
+                        if let Some(i) = list.pop(|i| &links[i as usize]) {
+                            assert_eq!(held[i as usize].fetch_add(1, Ordering::SeqCst), 0);
+                            held[i as usize].fetch_sub(1, Ordering::SeqCst);
+                            list.push(i, |i| &links[i as usize]);
+                        }
                     }
-                }
-            };
+                };
             let a = loom::thread::spawn(worker(list.clone(), links.clone(), held.clone()));
             let b = loom::thread::spawn(worker(list.clone(), links.clone(), held.clone()));
             worker(list.clone(), links.clone(), held.clone())();

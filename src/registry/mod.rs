@@ -81,6 +81,7 @@ pub(crate) struct SpanData {
 
     /// Export-only data (events inside the span), owned by the OTLP bridge.
     #[cfg(feature = "otlp")]
+    #[allow(dead_code, reason = "filled by the OTLP bridge, which is being built")]
     pub(crate) otel: Option<Box<crate::otlp::SpanExtra>>,
 }
 
@@ -276,7 +277,10 @@ impl Registry {
     /// Takes a free slot, holding one reference, and returns its id.
     /// `init` fills the data (called with the write lock held).
     pub(crate) fn insert(&self, init: impl FnOnce(&mut SpanData)) -> Option<(Id, &Slot)> {
-        let idx = match self.free.pop(|i| &self.slot(i).expect("free index has a slot").next_free) {
+        let idx = match self
+            .free
+            .pop(|i| &self.slot(i).expect("free index has a slot").next_free)
+        {
             Some(idx) => idx,
             None => {
                 let idx = self.next_unused.fetch_add(1, Ordering::Relaxed);
@@ -354,12 +358,10 @@ impl Registry {
             slot.generation.store(1, Ordering::Release);
         }
         self.live.fetch_sub(1, Ordering::Relaxed);
-        self.free
-            .push(idx, |i| &self.slot(i).expect("freed index has a slot").next_free);
+        self.free.push(idx, |i| {
+            &self.slot(i).expect("freed index has a slot").next_free
+        });
     }
-
-    /// Bytes held per slot (the struct itself), for the memory report.
-    pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 }
 
 impl Drop for Registry {
@@ -370,9 +372,7 @@ impl Drop for Registry {
                 // SAFETY: the page came from `Box::into_raw` of a slice of
                 // `page_len(page)` slots in `page_or_alloc`; `&mut self`
                 // means no reference into it remains.
-                drop(unsafe {
-                    Box::from_raw(ptr::slice_from_raw_parts_mut(base, page_len(page)))
-                });
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, page_len(page))) });
             }
         }
     }

@@ -142,10 +142,6 @@ impl Values {
         })
     }
 
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.buf.capacity()
-    }
-
     fn entry_at(&self, pos: usize) -> (u16, usize) {
         let key = u16::from_le_bytes([self.buf[pos], self.buf[pos + 1]]);
         let len = u32::from_le_bytes([
@@ -168,10 +164,16 @@ mod tests {
         v.set(0, Kind::Str, b"a");
         v.set(1, Kind::U64, &7u64.to_le_bytes());
         v.set(0, Kind::Str, b"bcd");
-        let all: Vec<_> = v.iter().map(|e| (e.key, e.kind, e.bytes.to_vec())).collect();
+        let all: Vec<_> = v
+            .iter()
+            .map(|e| (e.key, e.kind, e.bytes.to_vec()))
+            .collect();
         assert_eq!(
             all,
-            vec![(1, Kind::U64, 7u64.to_le_bytes().to_vec()), (0, Kind::Str, b"bcd".to_vec())]
+            vec![
+                (1, Kind::U64, 7u64.to_le_bytes().to_vec()),
+                (0, Kind::Str, b"bcd".to_vec())
+            ]
         );
         v.remove(1);
         assert_eq!(v.get(1).map(|e| e.key), None);

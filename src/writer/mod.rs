@@ -33,7 +33,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::config::Overflow;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
-use ring::Ring;
+use ring::{Ring, HEADER};
 
 /// Longest the writer sleeps when it finds nothing to do.
 pub(crate) const IDLE_SLEEP_MAX: Duration = Duration::from_millis(40);
@@ -130,6 +130,19 @@ struct Drainer {
 
     /// True while the last write failed; cleared (with a notice) on recovery.
     failing: bool,
+
+    /// Lines in `batch`.
+    batch_lines: u64,
+
+    /// Per-ring read positions of the current drain (reused).
+    cursors: Vec<Cursor>,
+}
+
+/// How far a drain has read one ring.
+struct Cursor {
+    idx: usize,
+    pos: usize,
+    len: usize,
 }
 
 struct RingList {
@@ -143,6 +156,10 @@ struct RingList {
 /// subscriber, the writer thread and the guard.
 pub(crate) struct Pipeline {
     pub(crate) id: u64,
+
+    /// Sequence numbers of lines, across threads, so the writer can write
+    /// them in the order they were emitted.
+    seq: ring::CachePadded<AtomicU64>,
     pub(crate) counters: Counters,
     overflow: Overflow,
     ring_bytes: usize,
@@ -184,6 +201,7 @@ impl Pipeline {
     ) -> Arc<Pipeline> {
         Arc::new(Pipeline {
             id: NEXT_PIPELINE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            seq: ring::CachePadded(AtomicU64::new(0)),
             counters: Counters::default(),
             overflow,
             ring_bytes: ring_bytes.max(1024),
@@ -201,6 +219,8 @@ impl Pipeline {
                 reported: Vec::new(),
                 unreported_drops: 0,
                 failing: false,
+                batch_lines: 0,
+                cursors: Vec::new(),
             }),
             notice,
             writer: Mutex::new(None),
@@ -246,22 +266,22 @@ impl Pipeline {
         ring
     }
 
-    /// The calling thread is gone: its ring is drained and then reused.
-    pub(crate) fn unregister(&self, ring: &Ring) {
-        ring.closed.store(true, Ordering::Release);
-    }
-
     /// Hands one formatted line (ending in `\n`) to the writer.
     ///
     /// While the ring has room this is one copy and one store. A line too
     /// large for the ring, or any line once the writer has stopped, is
     /// written synchronously, after everything queued before it.
     pub(crate) fn submit(&self, ring: &Ring, line: &[u8]) {
-        if self.stopped.load(Ordering::Acquire) || line.len() > ring.capacity() / 2 {
+        if self.stopped.load(Ordering::Acquire) || line.len() + HEADER > ring.capacity() / 2 {
             self.write_direct(line);
             return;
         }
-        if ring.push(line) {
+
+        // Relaxed: the number only orders lines; a line published before
+        // another is emitted took its number first on this thread, or
+        // happens-before it through whatever made the other thread log.
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        if ring.push(seq, line) {
             if ring.len() > ring.capacity() / 2 {
                 self.wake_writer();
             }
@@ -271,13 +291,13 @@ impl Pipeline {
             Overflow::Drop => {
                 ring.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Overflow::Block => self.submit_blocking(ring, line),
+            Overflow::Block => self.submit_blocking(ring, seq, line),
         }
     }
 
     /// Waits for room in a full ring (block mode).
     #[cold]
-    fn submit_blocking(&self, ring: &Ring, line: &[u8]) {
+    fn submit_blocking(&self, ring: &Ring, seq: u64, line: &[u8]) {
         let mut spins = 0u32;
         loop {
             // Ask the writer to drain; it clears `waiting` and unparks us.
@@ -289,7 +309,7 @@ impl Pipeline {
             } else {
                 thread::park_timeout(Duration::from_millis(1));
             }
-            if ring.push(line) {
+            if ring.push(seq, line) {
                 return;
             }
             if self.stopped.load(Ordering::Acquire) {
@@ -324,6 +344,7 @@ impl Pipeline {
         };
         d.drain(self);
         d.batch.extend_from_slice(line);
+        d.batch_lines += lines;
         d.write_batch(self);
         d.flush_sink(self);
     }
@@ -344,6 +365,21 @@ impl Pipeline {
         true
     }
 
+    /// Writes everything accepted so far, then runs `f` while still holding
+    /// the drain lock, so nothing of ours is written while `f` runs (the
+    /// panic hook prints the panic message this way, whole and after our
+    /// lines). Runs `f` anyway if the lock is not free within `timeout`.
+    pub(crate) fn flush_then(&self, timeout: Duration, f: impl FnOnce()) {
+        match self.drainer.try_lock_for(timeout) {
+            Some(mut d) => {
+                d.drain(self);
+                d.flush_sink(self);
+                f();
+            }
+            None => f(),
+        }
+    }
+
     /// Stops the writer thread, waiting at most `timeout` for it to write
     /// what is queued. Lines it could not write in time are counted as
     /// abandoned (and reported on stderr). Later lines are written
@@ -361,7 +397,11 @@ impl Pipeline {
         let deadline = Instant::now() + timeout;
         let mut done = self.writer_done.lock();
         while !*done {
-            if self.writer_done_cv.wait_until(&mut done, deadline).timed_out() {
+            if self
+                .writer_done_cv
+                .wait_until(&mut done, deadline)
+                .timed_out()
+            {
                 break;
             }
         }
@@ -398,7 +438,7 @@ impl Pipeline {
         let list = self.rings.lock();
         list.live
             .iter()
-            .map(|r| r.readable(|a, b| count_lines(a) + count_lines(b)).1)
+            .map(|r| r.readable(ring::count_records).1)
             .sum()
     }
 
@@ -443,41 +483,71 @@ impl Drainer {
     /// number of bytes taken.
     fn drain(&mut self, p: &Pipeline) -> usize {
         self.refresh_rings(p);
-        let mut total = 0;
+
+        // Snapshot what every ring has published; rings keep filling behind
+        // the snapshot, which the next drain takes.
+        self.cursors.clear();
         let mut any_closed = false;
-        for i in 0..self.rings.len() {
-            let ring = self.rings[i].clone();
+        for (idx, ring) in self.rings.iter().enumerate() {
             let drops = ring.dropped.swap(0, Ordering::Relaxed);
             if drops > 0 {
                 self.unreported_drops += drops;
                 p.counters.dropped.fetch_add(drops, Ordering::Relaxed);
             }
-            let (n, ()) = ring.readable(|a, b| {
-                for part in [a, b] {
-                    if self.batch.len() + part.len() > BATCH_TARGET && !self.batch.is_empty() {
-                        self.write_batch(p);
-                    }
-                    self.batch.extend_from_slice(part);
-                }
-            });
-            ring.consume(n);
-            total += n;
-            if ring.waiting.swap(false, Ordering::AcqRel) {
-                p.wake_producer(&ring);
+            let len = ring.len();
+            if len > 0 {
+                self.cursors.push(Cursor { idx, pos: 0, len });
             }
-            if ring.closed.load(Ordering::Acquire) && ring.len() == 0 {
+            if ring.closed.load(Ordering::Acquire) && len == 0 {
                 any_closed = true;
             }
-            if self.batch.len() >= BATCH_TARGET {
+        }
+
+        // Merge the rings by sequence number into the batch.
+        let rings = std::mem::take(&mut self.rings);
+        let mut total = 0;
+        loop {
+            let mut best: Option<(usize, u64, usize)> = None;
+            for (c, cur) in self.cursors.iter().enumerate() {
+                if cur.pos >= cur.len {
+                    continue;
+                }
+                let (a, b) = rings[cur.idx].published(cur.len);
+                let (seq, len) = ring::header_at(a, b, cur.pos);
+                if best.is_none_or(|(_, s, _)| seq < s) {
+                    best = Some((c, seq, len));
+                }
+            }
+            let Some((c, _, len)) = best else {
+                break;
+            };
+            if self.batch.len() + len > BATCH_TARGET && !self.batch.is_empty() {
                 self.write_batch(p);
             }
+            let cur = &mut self.cursors[c];
+            let (a, b) = rings[cur.idx].published(cur.len);
+            ring::extend_out(a, b, cur.pos + HEADER, len, &mut self.batch);
+            self.batch_lines += 1;
+            cur.pos += HEADER + len;
         }
+
+        // Free what was taken and wake producers waiting for room.
+        for cur in &self.cursors {
+            let ring = &rings[cur.idx];
+            ring.consume(cur.len);
+            total += cur.len;
+            if ring.waiting.swap(false, Ordering::AcqRel) {
+                p.wake_producer(ring);
+            }
+        }
+        self.rings = rings;
         if !self.batch.is_empty() {
             self.write_batch(p);
         }
         if self.unreported_drops > 0 && !self.failing {
             let n = std::mem::take(&mut self.unreported_drops);
             (p.notice)(&mut self.batch, "lines dropped", &[("dropped", n)]);
+            self.batch_lines += 1;
             self.write_batch(p);
         }
         if any_closed {
@@ -502,7 +572,7 @@ impl Drainer {
         if self.batch.is_empty() {
             return;
         }
-        let lines = count_lines(&self.batch);
+        let lines = std::mem::take(&mut self.batch_lines);
         match write_all(&mut self.sink, &self.batch) {
             Ok(()) => {
                 p.counters.lines_written.fetch_add(lines, Ordering::Relaxed);
@@ -566,23 +636,11 @@ impl Pipeline {
     }
 }
 
-/// `write_all` that retries interruptions and short pauses of a
-/// non-blocking sink, and gives up on any other error.
-fn write_all(sink: &mut dyn Write, mut bytes: &[u8]) -> io::Result<()> {
-    let mut would_block = 0;
-    while !bytes.is_empty() {
-        match sink.write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && would_block < 1000 => {
-                would_block += 1;
-                thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+/// Writes the whole batch with the sink's own `write_all`, so a sink that
+/// locks per call (stderr, stdout) holds its lock for the whole batch and
+/// no other writer of the same stream can cut into a line.
+fn write_all(sink: &mut dyn Write, bytes: &[u8]) -> io::Result<()> {
+    sink.write_all(bytes)
 }
 
 pub(crate) fn count_lines(bytes: &[u8]) -> u64 {

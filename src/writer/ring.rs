@@ -10,8 +10,67 @@
 //!
 //! Positions are monotonic byte counters (they wrap at `usize::MAX`, which
 //! the arithmetic tolerates); the index into the buffer is `pos % cap`.
+//!
+//! Each record is a 12-byte header (`seq: u64`, `len: u32`, little-endian)
+//! and the line. The sequence number comes from one counter per pipeline,
+//! so the writer can merge the rings back into the order in which lines
+//! were emitted: a line logged after another (on any thread, once the first
+//! was published) is written after it.
 
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+
+/// Bytes before each line: sequence number and length.
+pub(crate) const HEADER: usize = 12;
+
+/// Reads the record header at `pos` of the two-slice region `(a, b)`.
+pub(crate) fn header_at(a: &[u8], b: &[u8], pos: usize) -> (u64, usize) {
+    let mut h = [0u8; HEADER];
+    copy_out(a, b, pos, &mut h);
+    let seq = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+    let len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+    (seq, len)
+}
+
+/// Copies `out.len()` bytes starting at `pos` of the region `(a, b)`.
+pub(crate) fn copy_out(a: &[u8], b: &[u8], pos: usize, out: &mut [u8]) {
+    let n = out.len();
+    if pos + n <= a.len() {
+        out.copy_from_slice(&a[pos..pos + n]);
+    } else if pos >= a.len() {
+        let p = pos - a.len();
+        out.copy_from_slice(&b[p..p + n]);
+    } else {
+        let first = a.len() - pos;
+        out[..first].copy_from_slice(&a[pos..]);
+        out[first..].copy_from_slice(&b[..n - first]);
+    }
+}
+
+/// Appends `n` bytes starting at `pos` of the region `(a, b)` to `out`.
+pub(crate) fn extend_out(a: &[u8], b: &[u8], pos: usize, n: usize, out: &mut Vec<u8>) {
+    if pos + n <= a.len() {
+        out.extend_from_slice(&a[pos..pos + n]);
+    } else if pos >= a.len() {
+        let p = pos - a.len();
+        out.extend_from_slice(&b[p..p + n]);
+    } else {
+        out.extend_from_slice(&a[pos..]);
+        out.extend_from_slice(&b[..n - (a.len() - pos)]);
+    }
+}
+
+/// Counts the records in the region `(a, b)`.
+pub(crate) fn count_records(a: &[u8], b: &[u8]) -> u64 {
+    let total = a.len() + b.len();
+    let mut pos = 0;
+    let mut n = 0;
+    while pos + HEADER <= total {
+        let (_, len) = header_at(a, b, pos);
+        pos += HEADER + len;
+        n += 1;
+    }
+    n
+}
 
 /// A byte ring with one producer and one consumer at a time.
 pub(crate) struct Ring {
@@ -85,10 +144,12 @@ impl Ring {
         tail.wrapping_sub(head)
     }
 
-    /// Appends `line` and publishes it, or returns `false` (and changes
-    /// nothing) when it does not fit. Producer only.
-    pub(crate) fn push(&self, line: &[u8]) -> bool {
+    /// Appends a record of `line` with sequence number `seq` and publishes
+    /// it, or returns `false` (and changes nothing) when it does not fit.
+    /// Producer only.
+    pub(crate) fn push(&self, seq: u64, line: &[u8]) -> bool {
         let cap = self.buf.len();
+        let need = HEADER + line.len();
 
         // Our own position needs no ordering: only this thread writes it.
         let tail = self.tail.load(Ordering::Relaxed);
@@ -97,21 +158,52 @@ impl Ring {
         // freed are no longer being read once we see the new head.
         let head = self.head.load(Ordering::Acquire);
         let used = tail.wrapping_sub(head);
-        if cap - used < line.len() {
+        if cap - used < need {
             return false;
         }
 
         // Copy into the free region, in two pieces when it wraps.
-        let start = tail % cap;
-        let first = line.len().min(cap - start);
-        self.write_at(start, &line[..first]);
-        self.write_at(0, &line[first..]);
+        let mut header = [0u8; HEADER];
+        header[..8].copy_from_slice(&seq.to_le_bytes());
+        header[8..].copy_from_slice(&(line.len() as u32).to_le_bytes());
+        let mut pos = tail;
+        for part in [&header[..], line] {
+            let start = pos % cap;
+            let first = part.len().min(cap - start);
+            self.write_at(start, &part[..first]);
+            self.write_at(0, &part[first..]);
+            pos = pos.wrapping_add(part.len());
+        }
 
         // Release pairs with the consumer's Acquire in `readable`: the bytes
         // written above are visible before the new tail is.
-        self.tail
-            .store(tail.wrapping_add(line.len()), Ordering::Release);
+        self.tail.store(pos, Ordering::Release);
         true
+    }
+
+    /// The first `len` published bytes, in order, as one or two slices
+    /// (`len` at most what `len()` reported to the consumer). Consumer
+    /// only; the bytes stay valid until `consume`.
+    #[cfg(not(loom))]
+    pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
+        let cap = self.buf.len();
+        let head = self.head.load(Ordering::Relaxed);
+        let start = head % cap;
+        let first = len.min(cap - start);
+        let base = self.buf.as_ptr() as *const u8;
+        // SAFETY: `UnsafeCell<u8>` is `repr(transparent)` over `u8`, so the
+        // buffer is `cap` contiguous bytes and both ranges lie inside it.
+        // They are published (the caller took `len` from `len()`, whose
+        // Acquire load of `tail` pairs with the producer's Release), and the
+        // producer does not write them until `consume` moves `head` past
+        // them; the one consumer calls `consume` only after it is done with
+        // the slices.
+        unsafe {
+            (
+                std::slice::from_raw_parts(base.add(start), first),
+                std::slice::from_raw_parts(base, len - first),
+            )
+        }
     }
 
     /// Calls `f` with the published bytes (one or two slices, in order) and
@@ -203,39 +295,54 @@ impl Ring {
 mod tests {
     use super::*;
 
+    /// The lines (without headers) and their sequence numbers.
     fn drain(ring: &Ring) -> Vec<u8> {
-        let (n, bytes) = ring.readable(|a, b| [a, b].concat());
+        let (n, bytes) = ring.readable(|a, b| {
+            let mut out = Vec::new();
+            let mut pos = 0;
+            while pos < a.len() + b.len() {
+                let (_, len) = header_at(a, b, pos);
+                extend_out(a, b, pos + HEADER, len, &mut out);
+                pos += HEADER + len;
+            }
+            out
+        });
         ring.consume(n);
         bytes
     }
 
     #[test]
     fn push_then_read_returns_the_same_bytes() {
-        let ring = Ring::new(16);
-        assert!(ring.push(b"hello\n"));
-        assert!(ring.push(b"world\n"));
-        assert_eq!(ring.len(), 12);
+        let ring = Ring::new(40);
+        assert!(ring.push(1, b"hello\n"));
+        assert!(ring.push(2, b"world\n"));
+        assert_eq!(ring.len(), 36);
+        assert_eq!(
+            ring.readable(|a, b| (header_at(a, b, 0), header_at(a, b, 18)))
+                .1,
+            ((1, 6), (2, 6))
+        );
         assert_eq!(drain(&ring), b"hello\nworld\n");
         assert_eq!(ring.len(), 0);
     }
 
     #[test]
     fn a_line_that_does_not_fit_is_refused_whole() {
-        let ring = Ring::new(8);
-        assert!(ring.push(b"12345\n"));
-        assert!(!ring.push(b"abc\n"));
+        let ring = Ring::new(20);
+        assert!(ring.push(0, b"12345\n"));
+        assert!(!ring.push(1, b"abc\n"));
         assert_eq!(drain(&ring), b"12345\n");
-        assert!(ring.push(b"abc\n"));
+        assert!(ring.push(1, b"abc\n"));
         assert_eq!(drain(&ring), b"abc\n");
     }
 
     #[test]
     fn wrapping_keeps_the_byte_order() {
-        let ring = Ring::new(10);
+        let ring = Ring::new(37);
         for round in 0..50u8 {
             let line = [b'a' + round % 26, b'b', b'c', b'\n'];
-            assert!(ring.push(&line));
-            assert!(ring.push(&line[..2]));
+            assert!(ring.push(round as u64, &line));
+            assert!(ring.push(round as u64, &line[..2]));
             let mut want = line.to_vec();
             want.extend_from_slice(&line[..2]);
             assert_eq!(drain(&ring), want, "round {round}");
@@ -253,30 +360,40 @@ mod loom_tests {
     #[test]
     fn consumer_sees_whole_lines_in_order() {
         loom::model(|| {
-            let ring = Arc::new(Ring::new(6));
+            let ring = Arc::new(Ring::new(2 * (HEADER + 3)));
             let producer = {
                 let ring = ring.clone();
                 loom::thread::spawn(move || {
                     let mut sent = 0;
-                    for line in [&b"ab\n"[..], b"cd\n", b"ef\n"] {
-                        if ring.push(line) {
+                    for (seq, line) in [&b"ab\n"[..], b"cd\n", b"ef\n"].into_iter().enumerate() {
+                        if ring.push(seq as u64, line) {
                             sent += 1;
                         }
                     }
                     sent
                 })
             };
+            let lines = |ring: &Ring| {
+                let (n, bytes) = ring.readable(|a, b| {
+                    let mut out = Vec::new();
+                    let mut pos = 0;
+                    while pos < a.len() + b.len() {
+                        let (_, len) = header_at(a, b, pos);
+                        assert_eq!(len, 3, "a torn record");
+                        extend_out(a, b, pos + HEADER, len, &mut out);
+                        pos += HEADER + len;
+                    }
+                    out
+                });
+                ring.consume(n);
+                bytes
+            };
             let mut seen = Vec::new();
             for _ in 0..2 {
-                let (n, bytes) = ring.readable(|a, b| [a, b].concat());
-                assert_eq!(bytes.len() % 3, 0, "a torn line: {bytes:?}");
-                seen.extend_from_slice(&bytes);
-                ring.consume(n);
+                seen.extend_from_slice(&lines(&ring));
             }
             let sent = producer.join().unwrap();
-            let (n, bytes) = ring.readable(|a, b| [a, b].concat());
-            seen.extend_from_slice(&bytes);
-            ring.consume(n);
+            seen.extend_from_slice(&lines(&ring));
             let all = b"ab\ncd\nef\n";
             assert_eq!(seen.len() / 3, sent);
             assert_eq!(&seen[..], &all[..seen.len()]);
