@@ -219,7 +219,7 @@ impl Builder {
     /// are returned, the defaults used.
     fn assemble(self, strict: bool) -> Result<(Arc<Inner>, Vec<Problem>), Error> {
         let config = if self.from_env {
-            config::resolve_process(&self.settings, &self.prefix)
+            config::resolve_process_with_file(&self.settings, &self.prefix, &self.default_file)
         } else {
             config::resolve_code_only(&self.settings)
         };
@@ -274,6 +274,18 @@ impl Builder {
         pipeline
             .start()
             .map_err(|e| Error::io("starting the writer thread", e))?;
+
+        // An accepted `target:level` gets a notice in the configured
+        // format, in the sink (SPEC 12), once per process.
+        if filter.used_colon_spelling() && crate::notice::first_time("colon-spelling") {
+            let message = format!(
+                "{}: read `target:level` as `target=level`; write `=` to silence this notice",
+                directives_source(&config)
+            );
+            let mut line = Vec::new();
+            (pipeline.notice_format())(&mut line, &message, &[]);
+            pipeline.write_direct(&line);
+        }
         let sampler = sampler_of(&config);
         let span_directives = filter.has_span_directives();
         #[cfg(feature = "otlp")]
@@ -363,18 +375,8 @@ pub(crate) fn build_filter(
             }),
         }
     }
-    if let Some(text) = config
-        .filter
-        .directives
-        .as_deref()
-        .filter(|t| !t.trim().is_empty())
-    {
-        let source = match &config.filter.directives_source {
-            config::Source::Env(var) => var.clone(),
-            config::Source::File(p) => p.display().to_string(),
-            config::Source::Code => "filter".to_owned(),
-            config::Source::Default => "filter".to_owned(),
-        };
+    if let Some(text) = config.filter.directives.as_deref().filter(|t| !t.trim().is_empty()) {
+        let source = directives_source(config);
         let (parsed, errors) = if strict {
             match Filter::parse(text) {
                 Ok(f) => (f, Vec::new()),
@@ -394,18 +396,22 @@ pub(crate) fn build_filter(
                 message: e.to_string(),
             });
         }
-        if parsed.used_colon_spelling() {
-            crate::notice::stderr_once(
-                "colon-spelling",
-                &format!("dynlog: {source}: read `target:level` as `target=level`; write `=` to silence this notice"),
-            );
-        }
         if !parsed.is_empty() || parsed.default_level().is_some() {
             default = parsed.default_level().unwrap_or(LevelFilter::OFF);
             filter = filter.extend(parsed);
         }
     }
     Ok(filter.with_default_level(default))
+}
+
+/// Names where the directives came from, for messages.
+fn directives_source(config: &Config) -> String {
+    match &config.filter.directives_source {
+        config::Source::Env(var) => var.clone(),
+        config::Source::File(p) => p.display().to_string(),
+        config::Source::Code => "filter".to_owned(),
+        config::Source::Default => "filter".to_owned(),
+    }
 }
 
 /// A level word as in directives: `off`, `error`, `warn`/`warning`,

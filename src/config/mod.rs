@@ -549,9 +549,14 @@ pub fn resolve(
 /// A variable whose value is not UTF-8 is a bad setting and counts as
 /// unset; its problem comes after the others.
 pub fn resolve_process(code: &Settings, prefix: &str) -> Config {
+    resolve_process_with_file(code, prefix, Path::new(DEFAULT_FILE))
+}
+
+/// [`resolve_process`] with another default file (`Builder::default_config_file`).
+pub(crate) fn resolve_process_with_file(code: &Settings, prefix: &str, default_file: &Path) -> Config {
     let not_utf8 = RefCell::new(Vec::new());
     let env = |name: &str| utf8_or_note(name, std::env::var_os(name), &not_utf8);
-    let mut config = resolve(code, prefix, &env, Path::new(DEFAULT_FILE));
+    let mut config = resolve(code, prefix, &env, default_file);
     for name in not_utf8.into_inner() {
         config.problems.push(Problem {
             source: name,
