@@ -24,14 +24,22 @@ fn the_notice_is_printed_once() {
                 .writer(std::io::sink())
                 .build()
                 .unwrap();
-            tracing::subscriber::with_default(subscriber, || tracing::info_span!("work").in_scope(|| {}));
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::info_span!("work").in_scope(|| {})
+            });
             drop(guard);
         }
         return;
     }
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "the_notice_is_printed_once", "--test-threads", "1", "--nocapture"])
+        .args([
+            "--exact",
+            "the_notice_is_printed_once",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .env("OTEL_EXPORT_ENABLED", "yes")
         .stdout(Stdio::null())
@@ -50,9 +58,17 @@ fn the_notice_is_printed_once() {
         std::thread::sleep(Duration::from_millis(10));
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(status.success(), "{stderr}");
-    let notices: Vec<&str> = stderr.lines().filter(|l| l.contains("OTEL_EXPORT_ENABLED")).collect();
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("OTEL_EXPORT_ENABLED"))
+        .collect();
     assert_eq!(
         notices,
         ["dynlog: OTEL_EXPORT_ENABLED is set but this build has no OTLP export (cargo feature `otlp`)"]
