@@ -485,3 +485,39 @@ fn from_inside_a_tokio_runtime() {
     let (lines, at) = run(Protocol::Grpc, receiver.endpoint(), true);
     check(&receiver.inbox, &lines, &at);
 }
+
+/// A span keeps its first 128 events and counts the others.
+#[test]
+fn a_span_keeps_128_events_and_counts_the_rest() {
+    let receiver = GrpcReceiver::start(Answer::Accept);
+    let (subscriber, guard) = dynlog::Builder::new()
+        .json(true)
+        .filter("info")
+        .otlp(OtlpSettings {
+            enabled: Some(true),
+            endpoint: Some(receiver.endpoint()),
+            ..OtlpSettings::default()
+        })
+        .writer(std::io::sink())
+        .shutdown_timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("busy").in_scope(|| {
+            for i in 0..130u64 {
+                tracing::info!(i, "event {i}");
+            }
+        });
+    });
+    guard.flush();
+    let spans = receiver.inbox.wait_for_spans(1);
+    let span = &spans[0];
+    let names: Vec<&str> = span.events.iter().map(|e| e.name.as_str()).collect();
+    let expected: Vec<String> = (0..128).map(|i| format!("event {i}")).collect();
+    assert_eq!(names, expected);
+    assert_eq!(span.dropped_events_count, 2);
+    assert_eq!(
+        receivers::attribute(&span.events[127].attributes[2]),
+        "i=int:127"
+    );
+}

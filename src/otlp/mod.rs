@@ -85,6 +85,14 @@ impl Shared {
         }
     }
 
+    /// Whether the caller is the export thread (a panic hook or exit hook
+    /// running there must not wait for it).
+    fn is_export_thread(&self) -> bool {
+        self.thread
+            .get()
+            .is_some_and(|t| t.id() == std::thread::current().id())
+    }
+
     /// The flush to serve, if one was asked, and whether to stop.
     fn requests(&self) -> (Option<u64>, bool) {
         let c = self.control.lock();
@@ -209,19 +217,27 @@ impl Exporter {
     /// export. The fields are encoded before the span's lock is taken, so a
     /// field's `Debug` that logs cannot deadlock.
     pub(crate) fn record_event(&self, slot: &Slot, event: &Event<'_>) {
-        {
+        // Decided under the read lock: whether the span is exported, and
+        // whether it still has room (a full span only counts the event).
+        let has_room = {
             let data = slot.data.read();
-            if !data.enabled
-                || data.cx.flags & 1 == 0
-                || data.otel.as_ref().is_none_or(|x| x.is_internal)
-            {
+            let Some(extra) = data.otel.as_ref() else {
+                return;
+            };
+            if !data.enabled || data.cx.flags & 1 == 0 || extra.is_internal {
                 return;
             }
+            extra.events.has_room()
+        };
+        if !has_room {
+            if let Some(extra) = &mut slot.data.write().otel {
+                extra.events.dropped = extra.events.dropped.saturating_add(1);
+            }
+            return;
         }
         let now = crate::subscriber::clock_ns();
         span::with_encoded_fields(event, |fields| {
-            let mut data = slot.data.write();
-            if let Some(extra) = &mut data.otel {
+            if let Some(extra) = &mut slot.data.write().otel {
                 extra.events.push(event.metadata(), now, fields);
             }
         });
@@ -276,6 +292,9 @@ impl Exporter {
     /// Exports every span closed before the call; returns after that or
     /// after `timeout`, whichever comes first.
     pub(crate) fn flush(&self, timeout: Duration) {
+        if self.shared.is_export_thread() {
+            return;
+        }
         let deadline = Instant::now() + timeout;
         let ticket = {
             let mut c = self.shared.control.lock();
@@ -295,6 +314,11 @@ impl Exporter {
     pub(crate) fn shutdown(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         self.shared.stopping.store(true, Ordering::Release);
+        if self.shared.is_export_thread() {
+            // A panic hook on the export thread: it cannot wait for itself.
+            self.shared.control.lock().stop = true;
+            return;
+        }
         {
             let mut c = self.shared.control.lock();
             if c.exited {
@@ -303,6 +327,9 @@ impl Exporter {
             c.stop = true;
         }
         self.shared.unpark();
+
+        // FIXME: spans still queued when this gives up are not counted
+        // anywhere (when a slow collector holds the export thread at exit).
         self.shared.wait_until(deadline, |c| c.exited);
     }
 }
@@ -348,6 +375,8 @@ fn check(
     settings: &mut OtlpConfig,
     problems: &mut Vec<Problem>,
 ) -> Option<Problem> {
+    // FIXME: no TLS is compiled in, so an https:// endpoint stops export
+    // (when the collector only accepts TLS).
     let endpoint = &settings.endpoint;
     let scheme_end = endpoint.find("://").unwrap_or(0);
     if endpoint[..scheme_end].eq_ignore_ascii_case("https") {

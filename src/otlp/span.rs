@@ -141,6 +141,11 @@ impl EventLog {
         self.dropped = 0;
     }
 
+    /// Whether another event may be kept (its size aside).
+    pub(crate) fn has_room(&self) -> bool {
+        self.heads.len() < MAX_EVENTS && self.bytes.len() < MAX_EVENT_BYTES
+    }
+
     /// Appends one event whose encoded fields are `fields`, or counts it as
     /// dropped when the span already holds its share.
     pub(crate) fn push(&mut self, meta: &'static Metadata<'static>, time_ns: u64, fields: &[u8]) {

@@ -75,6 +75,11 @@ impl Transport {
         let resource = Resource::builder_empty()
             .with_service_name(config.service_name.clone())
             .build();
+        // FIXME: opentelemetry-otlp also adds the headers of
+        // OTEL_EXPORTER_OTLP_(TRACES_)HEADERS itself, so headers set in code
+        // or TOML do not replace those of the environment (when both are
+        // set); and it reads OTEL_EXPORTER_OTLP_COMPRESSION, whose gzip and
+        // zstd are not compiled in, so either makes the build fail.
         let builder = opentelemetry_otlp::SpanExporter::builder();
         let mut transport = match config.protocol {
             Protocol::Grpc => {
@@ -143,6 +148,13 @@ impl Transport {
                     Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
                 }
             }),
+            // FIXME: `limit` (OTEL_BSP_EXPORT_TIMEOUT) does not bound HTTP
+            // exports, a blocking call cannot be abandoned; the exporter's
+            // timeout does (when the BSP timeout is the shorter one). And
+            // the blocking client does its I/O on reqwest's own thread,
+            // not marked as dynlog's, so the events of reqwest and hyper
+            // there pass the filter as lines (when DYN_LOG turns them to
+            // debug); they never reach the exporter.
             Transport::Http { exporter } => block_on(exporter.export(batch)).map_err(error_text),
         }
     }
