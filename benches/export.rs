@@ -1,30 +1,40 @@
 //! What OTLP export costs the thread that closes spans.
 //!
-//! Each bench creates, enters, exits and closes one span with two fields,
-//! JSON lines to a null sink, span events off:
+//! `span/*` creates, enters, exits and closes one span with two fields;
+//! `span_with_event/*` also logs one event with two fields inside it. JSON
+//! lines go to a null sink, span events are off.
 //!
 //! | Bench | Export |
 //! |---|---|
-//! | `span/export_off` | off (the baseline) |
-//! | `span/receiver_up` | gRPC to a receiver on 127.0.0.1 that accepts every batch |
+//! | `*/export_off` | off (the baseline) |
+//! | `*/receiver_up` | gRPC to a receiver that accepts every batch |
 //! | `span/receiver_down` | gRPC to a port where nothing listens |
-//! | `span/receiver_silent` | gRPC to a server that accepts connections and never answers |
+//! | `span/receiver_silent` | gRPC to a server that never answers |
+//!
+//! Receivers listen on 127.0.0.1. `receiver_up` is measured in runs of 1000
+//! spans with an unmeasured flush after each, so the queue always has room
+//! and nothing is dropped. With the receiver down or silent the queue fills
+//! and then every span is dropped and counted: that is the steady state a
+//! dead collector puts the application in.
 //!
 //! The export thread does its work (conversion, encoding, sending) beside
-//! the measured thread, so on a busy machine it competes for the same
-//! cores; what the measured thread itself does is the copy into a pooled
-//! box and a `try_send`, or, once the queue is full, a counted drop.
+//! the measured thread; what the measured thread itself does is copy the
+//! span into a pooled box and `try_send` it, or, once the queue is full,
+//! count a drop.
 //!
 //! ```text
 //! cargo bench --bench export
 //! ```
 
-#![allow(missing_docs, reason = "criterion's macros generate undocumented functions")]
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented functions"
+)]
 
 #[path = "../tests/receivers/mod.rs"]
 mod receivers;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use dynlog::config::{OtlpSettings, Protocol};
@@ -51,7 +61,19 @@ fn subscriber(endpoint: Option<String>) -> (dynlog::DynlogSubscriber, dynlog::Gu
         .unwrap()
 }
 
-fn one_span(c: &mut Criterion, name: &str, endpoint: Option<String>) {
+fn span(i: u64) {
+    let span = tracing::info_span!("request", method = "POST", id = i);
+    drop(span.enter());
+}
+
+fn span_with_event(i: u64) {
+    let span = tracing::info_span!("request", method = "POST", id = i);
+    let _entered = span.enter();
+    tracing::info!(tokens = 12u64, cached = true, "routed");
+}
+
+/// Measures `work` back to back.
+fn bench(c: &mut Criterion, name: &str, endpoint: Option<String>, work: fn(u64)) {
     let (subscriber, guard) = subscriber(endpoint);
     let dispatch = tracing::Dispatch::new(subscriber);
     tracing::dispatcher::with_default(&dispatch, || {
@@ -59,11 +81,43 @@ fn one_span(c: &mut Criterion, name: &str, endpoint: Option<String>) {
         c.bench_function(name, |b| {
             b.iter(|| {
                 i += 1;
-                let span = tracing::info_span!("request", method = "POST", id = i);
-                drop(span.enter());
+                work(i);
             })
         });
     });
+    report(name, &guard);
+}
+
+/// Measures `work` in runs of 1000 with an unmeasured flush after each, so
+/// every span finds room in the export queue.
+fn bench_in_runs(c: &mut Criterion, name: &str, endpoint: String, work: fn(u64)) {
+    let (subscriber, guard) = subscriber(Some(endpoint));
+    let dispatch = tracing::Dispatch::new(subscriber);
+    tracing::dispatcher::with_default(&dispatch, || {
+        let mut i = 0u64;
+        c.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut measured = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let run = left.min(1000);
+                    let start = Instant::now();
+                    for _ in 0..run {
+                        i += 1;
+                        work(i);
+                    }
+                    measured += start.elapsed();
+                    guard.flush();
+                    left -= run;
+                }
+                measured
+            })
+        });
+    });
+    report(name, &guard);
+}
+
+fn report(name: &str, guard: &dynlog::Guard) {
     let stats = guard.stats();
     eprintln!(
         "{name}: spans_exported={} export_dropped={} export_failures={}",
@@ -72,16 +126,20 @@ fn one_span(c: &mut Criterion, name: &str, endpoint: Option<String>) {
 }
 
 fn spans(c: &mut Criterion) {
-    one_span(c, "span/export_off", None);
-
+    bench(c, "span/export_off", None, span);
     let receiver = GrpcReceiver::start(Answer::Accept);
-    one_span(c, "span/receiver_up", Some(receiver.endpoint()));
-    drop(receiver);
-
-    one_span(c, "span/receiver_down", Some(dead_endpoint()));
-
+    bench_in_runs(c, "span/receiver_up", receiver.endpoint(), span);
+    bench(c, "span/receiver_down", Some(dead_endpoint()), span);
     let silent = SilentServer::start();
-    one_span(c, "span/receiver_silent", Some(silent.endpoint()));
+    bench(c, "span/receiver_silent", Some(silent.endpoint()), span);
+
+    bench(c, "span_with_event/export_off", None, span_with_event);
+    bench_in_runs(
+        c,
+        "span_with_event/receiver_up",
+        receiver.endpoint(),
+        span_with_event,
+    );
 }
 
 criterion_group! {
