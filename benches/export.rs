@@ -10,10 +10,14 @@
 //! | `*/receiver_up` | gRPC to a receiver that accepts every batch |
 //! | `span/receiver_down` | gRPC to a port where nothing listens |
 //! | `span/receiver_silent` | gRPC to a server that never answers |
+//! | `*/handoff` | as `receiver_up`, but the export thread sleeps while measured |
 //!
 //! Receivers listen on 127.0.0.1. `receiver_up` is measured in runs of 1000
 //! spans with an unmeasured flush after each, so the queue always has room
-//! and nothing is dropped. With the receiver down or silent the queue fills
+//! and nothing is dropped; the export thread sends a batch every 512 spans,
+//! beside the measured thread. `handoff` raises the batch to 2048, so the
+//! export thread only works during the flushes: it is the calling thread's
+//! own cost. With the receiver down or silent the queue fills
 //! and then every span is dropped and counted: that is the steady state a
 //! dead collector puts the application in.
 //!
@@ -40,13 +44,14 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use dynlog::config::{OtlpSettings, Protocol};
 use receivers::{dead_endpoint, Answer, GrpcReceiver, SilentServer};
 
-fn subscriber(endpoint: Option<String>) -> (dynlog::DynlogSubscriber, dynlog::Guard) {
+fn subscriber(endpoint: Option<String>, batch: usize) -> (dynlog::DynlogSubscriber, dynlog::Guard) {
     let otlp = match endpoint {
         Some(endpoint) => OtlpSettings {
             enabled: Some(true),
             endpoint: Some(endpoint),
             protocol: Some(Protocol::Grpc),
             timeout: Some(Duration::from_secs(2)),
+            max_export_batch_size: Some(batch),
             ..OtlpSettings::default()
         },
         None => OtlpSettings::default(),
@@ -74,7 +79,7 @@ fn span_with_event(i: u64) {
 
 /// Measures `work` back to back.
 fn bench(c: &mut Criterion, name: &str, endpoint: Option<String>, work: fn(u64)) {
-    let (subscriber, guard) = subscriber(endpoint);
+    let (subscriber, guard) = subscriber(endpoint, 512);
     let dispatch = tracing::Dispatch::new(subscriber);
     tracing::dispatcher::with_default(&dispatch, || {
         let mut i = 0u64;
@@ -90,8 +95,8 @@ fn bench(c: &mut Criterion, name: &str, endpoint: Option<String>, work: fn(u64))
 
 /// Measures `work` in runs of 1000 with an unmeasured flush after each, so
 /// every span finds room in the export queue.
-fn bench_in_runs(c: &mut Criterion, name: &str, endpoint: String, work: fn(u64)) {
-    let (subscriber, guard) = subscriber(Some(endpoint));
+fn bench_in_runs(c: &mut Criterion, name: &str, endpoint: String, batch: usize, work: fn(u64)) {
+    let (subscriber, guard) = subscriber(Some(endpoint), batch);
     let dispatch = tracing::Dispatch::new(subscriber);
     tracing::dispatcher::with_default(&dispatch, || {
         let mut i = 0u64;
@@ -128,7 +133,8 @@ fn report(name: &str, guard: &dynlog::Guard) {
 fn spans(c: &mut Criterion) {
     bench(c, "span/export_off", None, span);
     let receiver = GrpcReceiver::start(Answer::Accept);
-    bench_in_runs(c, "span/receiver_up", receiver.endpoint(), span);
+    bench_in_runs(c, "span/receiver_up", receiver.endpoint(), 512, span);
+    bench_in_runs(c, "span/handoff", receiver.endpoint(), 2048, span);
     bench(c, "span/receiver_down", Some(dead_endpoint()), span);
     let silent = SilentServer::start();
     bench(c, "span/receiver_silent", Some(silent.endpoint()), span);
@@ -138,6 +144,14 @@ fn spans(c: &mut Criterion) {
         c,
         "span_with_event/receiver_up",
         receiver.endpoint(),
+        512,
+        span_with_event,
+    );
+    bench_in_runs(
+        c,
+        "span_with_event/handoff",
+        receiver.endpoint(),
+        2048,
         span_with_event,
     );
 }
