@@ -17,9 +17,10 @@
 //!
 //! Promises:
 //! - the closing thread copies the span into a recycled box and pushes it
-//!   with `try_send`: no lock besides the span's own, no allocation after
-//!   warm-up, no call into OpenTelemetry, never a wait; a full queue drops
-//!   the span and counts it in `export_dropped`;
+//!   with `try_send`: no allocation after warm-up, no call into
+//!   OpenTelemetry, never a wait (the only locks are the span's own and one
+//!   short-held entry of the closed-span table); a full queue drops the
+//!   span and counts it in `export_dropped`;
 //! - only spans that the filter enabled and the sampler kept (`flags & 1`)
 //!   are exported, and never those created on the export thread;
 //! - a collector that is down, slow or failing costs the application
@@ -71,7 +72,8 @@ pub(crate) struct Shared {
     /// Set when someone unparked the export thread for a full batch and it
     /// has not looked at the queue since: saves repeated unparks.
     pub(crate) wake_pending: AtomicBool,
-    /// Set once a stop was asked: spans closing after it are dropped.
+    /// Set once a stop was asked: spans closing after it are dropped. A
+    /// hint only, publishing nothing, so its accesses are `Relaxed`.
     stopping: AtomicBool,
     control: Mutex<Control>,
     changed: Condvar,
@@ -187,7 +189,7 @@ impl Exporter {
                 return None;
             }
             Err(_) => {
-                shared.stopping.store(true, Ordering::Release);
+                shared.stopping.store(true, Ordering::Relaxed);
                 shared.control.lock().stop = true;
                 shared.unpark();
                 problems.push(problem(format!(
@@ -257,7 +259,7 @@ impl Exporter {
         if data.cx.flags & 1 == 0 || is_internal {
             return;
         }
-        if self.shared.stopping.load(Ordering::Acquire) || self.queue.is_full() {
+        if self.shared.stopping.load(Ordering::Relaxed) || self.queue.is_full() {
             counters.export_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -272,6 +274,8 @@ impl Exporter {
             Ok(()) => {
                 // A full batch: wake the export thread once.
                 if self.queue.len() >= self.batch_size
+                    // AcqRel pairs with the export thread's Release store
+                    // of `false` before it drains the queue.
                     && !self.shared.wake_pending.swap(true, Ordering::AcqRel)
                 {
                     self.shared.unpark();
@@ -313,7 +317,7 @@ impl Exporter {
     /// `timeout`. Spans closed afterwards are dropped and counted.
     pub(crate) fn shutdown(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.stopping.store(true, Ordering::Relaxed);
         if self.shared.is_export_thread() {
             // A panic hook on the export thread: it cannot wait for itself.
             self.shared.control.lock().stop = true;
@@ -337,7 +341,7 @@ impl Exporter {
 impl Drop for Exporter {
     fn drop(&mut self) {
         // Tell the thread to finish on its own; nobody waits for it.
-        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.stopping.store(true, Ordering::Relaxed);
         self.shared.control.lock().stop = true;
         self.shared.unpark();
     }

@@ -279,6 +279,8 @@ impl Worker {
             // What was asked, read before draining: every span queued before
             // a flush was requested is in the queue by now.
             let (ticket, stop) = self.shared.requests();
+            // Release pairs with the AcqRel swap of a closing thread that
+            // finds a full batch: a batch completed after this is woken for.
             self.shared.wake_pending.store(false, Ordering::Release);
 
             // Full batches go out at once.
@@ -331,6 +333,7 @@ impl Worker {
         );
         let counters = &self.shared.pipeline.counters;
         match transport.export(batch, self.config.export_timeout) {
+            // Counters are read as a snapshot; nothing pairs with them.
             Ok(()) => {
                 counters.spans_exported.fetch_add(n, Ordering::Relaxed);
             }
