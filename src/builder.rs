@@ -375,7 +375,12 @@ pub(crate) fn build_filter(
             }),
         }
     }
-    if let Some(text) = config.filter.directives.as_deref().filter(|t| !t.trim().is_empty()) {
+    if let Some(text) = config
+        .filter
+        .directives
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
         let source = directives_source(config);
         let (parsed, errors) = if strict {
             match Filter::parse(text) {

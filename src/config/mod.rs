@@ -553,7 +553,11 @@ pub fn resolve_process(code: &Settings, prefix: &str) -> Config {
 }
 
 /// [`resolve_process`] with another default file (`Builder::default_config_file`).
-pub(crate) fn resolve_process_with_file(code: &Settings, prefix: &str, default_file: &Path) -> Config {
+pub(crate) fn resolve_process_with_file(
+    code: &Settings,
+    prefix: &str,
+    default_file: &Path,
+) -> Config {
     let not_utf8 = RefCell::new(Vec::new());
     let env = |name: &str| utf8_or_note(name, std::env::var_os(name), &not_utf8);
     let mut config = resolve(code, prefix, &env, default_file);
