@@ -289,7 +289,15 @@ impl Builder {
         let sampler = sampler_of(&config);
         let span_directives = filter.has_span_directives();
         #[cfg(feature = "otlp")]
-        let exporter = crate::otlp::Exporter::start(&config.otlp, &pipeline, &mut problems);
+        let exporter = crate::otlp::Exporter::start(&config, &pipeline, &mut problems);
+        #[cfg(feature = "otlp")]
+        if strict {
+            if let Some(p) = problems.first() {
+                drop(exporter);
+                pipeline.stop(self.shutdown_timeout);
+                return Err(Error::bad_setting(p));
+            }
+        }
         #[cfg(not(feature = "otlp"))]
         if config.otlp.enabled {
             crate::notice::stderr_once(
