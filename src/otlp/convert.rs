@@ -320,7 +320,7 @@ fn event_text(f: &EventField<'_>) -> String {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(dynlog_loom)))]
 mod tests {
     use super::*;
 
