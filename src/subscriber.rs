@@ -1174,6 +1174,12 @@ impl Subscriber for DynlogSubscriber {
     }
 
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        // With span directives, `event` decides exactly from the thread's
+        // cached scope (no lock); asking the filter here too would only
+        // repeat the target matching.
+        if meta.is_event() && self.inner.span_directives {
+            return true;
+        }
         let v = self.inner.filter.callsite(meta);
         if meta.is_span() && v.tracked {
             return true;
