@@ -28,7 +28,7 @@ use crate::context::{SpanId, TraceFlags, TraceId};
 use crate::filter::{FieldValue, Filter};
 use crate::format::scope::Scope;
 use crate::format::time::TimeCache;
-use crate::format::visit::EventVisitor;
+use crate::format::visit::{EventVisitor, FieldKeys};
 use crate::format::{self, escape, number, CtxKeys, Header, Style};
 use crate::registry::values::{Kind, KEY_REQUEST_ID, KEY_TRACESTATE, KEY_X_REQUEST_ID};
 use crate::registry::{Registry, Slot, SpanData};
@@ -106,9 +106,9 @@ struct ThreadState {
     stack: Vec<Id>,
     line: Vec<u8>,
     message: Vec<u8>,
-    fields: Vec<u8>,
     names: Vec<&'static str>,
     time: TimeCache,
+    headers: HeaderCache,
     /// The scope of the current span, cached across events.
     scope: Scope,
     /// A scratch scope for explicit parents and span lines.
@@ -124,6 +124,14 @@ impl Drop for ThreadState {
 
 thread_local! {
     static STATES: RefCell<Vec<ThreadState>> = const { RefCell::new(Vec::new()) };
+
+    /// Scratch for a parent's request ids and tracestate while a child's
+    /// context is fixed; keeps its capacity, so fixing allocates nothing.
+    static INHERIT_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+
+    /// Scratch for the text of a span's values while span directives are
+    /// matched against them.
+    static BITS_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Inner {
@@ -146,9 +154,9 @@ impl Inner {
                             stack: Vec::new(),
                             line: Vec::with_capacity(512),
                             message: Vec::with_capacity(128),
-                            fields: Vec::with_capacity(256),
                             names: Vec::with_capacity(16),
                             time: TimeCache::default(),
+                            headers: HeaderCache::default(),
                             scope: Scope::default(),
                             aux: Scope::default(),
                         });
@@ -190,6 +198,9 @@ impl Inner {
         let mut invalid = 0;
         let inserted = self.registry.insert(|data| {
             data.reset(meta);
+            // Without span directives every span has lines of its own; with
+            // them, `update_enabled` decides below.
+            data.enabled = !self.span_directives;
             data.parent = parent.clone();
             data.created_ns = now;
             data.cx.span_id = random_span_id().to_u64();
@@ -207,7 +218,8 @@ impl Inner {
             }
         });
         let Some((id, slot)) = inserted else {
-            // The slab is full (2^32 live spans): count it as abandoned.
+            // The slab is full (about 16.8 million live spans): count it as
+            // abandoned.
             if let Some(p) = parent {
                 self.release(p);
             }
@@ -219,7 +231,9 @@ impl Inner {
                 .invalid_ids
                 .fetch_add(invalid as u64, Ordering::Relaxed);
         }
-        self.update_enabled(slot, parent.as_ref());
+        if self.span_directives {
+            self.update_enabled(slot, parent.as_ref());
+        }
         id
     }
 
@@ -241,24 +255,46 @@ impl Inner {
     }
 
     fn compute_bits(&self, data: &SpanData) -> u64 {
-        let mut text = Vec::new();
-        let mut ranges = Vec::new();
-        for (idx, field) in data.meta.fields().iter().enumerate() {
+        // The values' text goes through this thread's scratch and the
+        // matching list lives on the stack (a callsite has at most 32
+        // fields), so span directives cost no allocation after warm-up.
+        let done = BITS_SCRATCH
+            .try_with(|cell| {
+                let mut text = cell.try_borrow_mut().ok()?;
+                Some(self.compute_bits_with(data, &mut text))
+            })
+            .ok()
+            .flatten();
+        done.unwrap_or_else(|| self.compute_bits_with(data, &mut Vec::new()))
+    }
+
+    fn compute_bits_with(&self, data: &SpanData, text: &mut Vec<u8>) -> u64 {
+        const MAX_FIELDS: usize = 32;
+        text.clear();
+        let mut ranges = [("", 0, 0, false); MAX_FIELDS];
+        let mut n = 0;
+        for (idx, field) in data.meta.fields().iter().enumerate().take(MAX_FIELDS) {
             if let Some(v) = data.values.get(idx as u16) {
                 let start = text.len();
-                let is_string = format::stored_text(&mut text, &v);
-                ranges.push((field.name(), start, text.len(), is_string));
+                let is_string = format::stored_text(text, &v);
+                ranges[n] = (field.name(), start, text.len(), is_string);
+                n += 1;
             }
         }
-        let values: Vec<FieldValue<'_>> = ranges
-            .iter()
-            .map(|(name, s, e, is_string)| FieldValue {
+        let empty = FieldValue {
+            name: "",
+            text: "",
+            is_string: false,
+        };
+        let mut values = [empty; MAX_FIELDS];
+        for (value, &(name, start, end, is_string)) in values.iter_mut().zip(&ranges[..n]) {
+            *value = FieldValue {
                 name,
-                text: std::str::from_utf8(&text[*s..*e]).unwrap_or(""),
-                is_string: *is_string,
-            })
-            .collect();
-        self.filter.span_bits(data.meta, &values)
+                text: std::str::from_utf8(&text[start..end]).unwrap_or(""),
+                is_string,
+            };
+        }
+        self.filter.span_bits(data.meta, &values[..n])
     }
 
     /// OR of the filter bits of `id` and its ancestors.
@@ -404,6 +440,11 @@ impl Inner {
     }
 
     fn close_one(&self, id: &Id, slot: &Slot) -> Option<Id> {
+        let export = self.exports();
+        if !self.span_events && !export {
+            // No line and no export: only the parent is needed.
+            return slot.data.write().parent.take();
+        }
         let (enabled, timings) = {
             let mut data = slot.data.write();
             let now = if self.timed { clock_ns() } else { 0 };
@@ -414,7 +455,6 @@ impl Inner {
             let duration = now.saturating_sub(data.created_ns);
             (data.enabled, (data.busy_ns, duration))
         };
-        let export = self.exports();
         if enabled && (self.span_events || export) {
             self.fix_context(slot);
         }
@@ -448,59 +488,85 @@ impl Inner {
     /// Fixes the span's context if it is not yet: explicit ids from its
     /// fields, else its parent's trace, else a new trace.
     pub(crate) fn fix_context(&self, slot: &Slot) {
-        if slot.data.read().cx.fixed {
-            return;
-        }
-        let parent = slot.data.read().parent.clone();
+        let parent = {
+            let data = slot.data.read();
+            if data.cx.fixed {
+                return;
+            }
+            data.parent.clone()
+        };
 
         // The parent first (it is fixed by its first child anyway).
-        let inherited = parent.as_ref().and_then(|p| {
-            let pslot = self.registry.get(p)?;
+        let pslot = parent.as_ref().and_then(|p| self.registry.get(p));
+        if let Some(pslot) = pslot {
             self.fix_context(pslot);
+        }
+
+        // The parent's strings are copied through this thread's scratch,
+        // so fixing a context allocates nothing after warm-up.
+        let done = INHERIT_SCRATCH
+            .try_with(|cell| {
+                let mut buf = cell.try_borrow_mut().ok()?;
+                self.fix_context_from(slot, pslot, &mut buf);
+                Some(())
+            })
+            .ok()
+            .flatten();
+        if done.is_none() {
+            self.fix_context_from(slot, pslot, &mut Vec::new());
+        }
+    }
+
+    /// The second half of `fix_context`, once the parent (if any) is fixed;
+    /// `buf` is scratch space for the parent's strings.
+    fn fix_context_from(&self, slot: &Slot, pslot: Option<&Slot>, buf: &mut Vec<u8>) {
+        const INHERITED: [u16; 3] = [KEY_X_REQUEST_ID, KEY_REQUEST_ID, KEY_TRACESTATE];
+        buf.clear();
+        let inherited = pslot.map(|pslot| {
             let pd = pslot.data.read();
-            let xreq = pd.values.get(KEY_X_REQUEST_ID).map(|v| v.bytes.to_vec());
-            let req = pd.values.get(KEY_REQUEST_ID).map(|v| v.bytes.to_vec());
-            let ts = pd.values.get(KEY_TRACESTATE).map(|v| v.bytes.to_vec());
-            Some((pd.cx, xreq, req, ts))
+            let mut ranges = [None; 3];
+            for (range, key) in ranges.iter_mut().zip(INHERITED) {
+                if let Some(v) = pd.values.get(key) {
+                    let start = buf.len();
+                    buf.extend_from_slice(v.bytes);
+                    *range = Some((start, buf.len()));
+                }
+            }
+            (pd.cx, ranges)
         });
         let mut data = slot.data.write();
         if data.cx.fixed {
             return;
         }
         let cx = &mut data.cx;
-        if cx.field_trace_id != 0 {
-            cx.trace_id = cx.field_trace_id;
-            if cx.field_parent_id != 0 {
-                cx.parent_id = cx.field_parent_id;
-                cx.remote_parent = true;
+        if cx.has_field_trace_id {
+            // The fields' ids stand; a parent_id field makes it remote.
+            cx.remote_parent = cx.parent_id != 0;
+            if !cx.has_field_flags {
+                cx.flags = self.sampler.sample(cx.trace_id) as u8;
             }
-            cx.flags = match cx.field_flags {
-                Some(f) => f,
-                None => self.sampler.sample(cx.trace_id) as u8,
-            };
-        } else if let Some((pcx, ..)) = &inherited {
+        } else if let Some((pcx, _)) = &inherited {
             cx.trace_id = pcx.trace_id;
             cx.parent_id = pcx.span_id;
-            cx.flags = cx.field_flags.unwrap_or(pcx.flags);
+            if !cx.has_field_flags {
+                cx.flags = pcx.flags;
+            }
         } else {
+            // A parent_id field without a trace_id is ignored.
             cx.trace_id = random_trace_id().to_u128();
-            cx.flags = match cx.field_flags {
-                Some(f) => f,
-                None => self.sampler.sample(cx.trace_id) as u8,
-            };
+            cx.parent_id = 0;
+            if !cx.has_field_flags {
+                cx.flags = self.sampler.sample(cx.trace_id) as u8;
+            }
         }
         cx.fixed = true;
-        if let Some((_, xreq, req, ts)) = inherited {
+        if let Some((_, ranges)) = inherited {
             // Request ids and tracestate follow the parent unless set here.
-            for (key, v) in [
-                (KEY_X_REQUEST_ID, xreq),
-                (KEY_REQUEST_ID, req),
-                (KEY_TRACESTATE, ts),
-            ] {
-                if let Some(v) = v {
-                    let joins_other_trace = key == KEY_TRACESTATE && data.cx.field_trace_id != 0;
+            for (range, key) in ranges.into_iter().zip(INHERITED) {
+                if let Some((start, end)) = range {
+                    let joins_other_trace = key == KEY_TRACESTATE && data.cx.has_field_trace_id;
                     if data.values.get(key).is_none() && !joins_other_trace {
-                        data.values.set(key, Kind::Str, &v);
+                        data.values.set(key, Kind::Str, &buf[start..end]);
                     }
                 }
             }
@@ -683,7 +749,7 @@ impl Inner {
         let json = self.style.json;
         let limit = self.style.value_limit;
         let write_message = |v: &mut EventVisitor<'_>| {
-            format::write_debug_value(v.message, json, message, limit);
+            v.write_message(|out| format::write_debug_value(out, json, message, limit));
         };
         let done = self.with_state(|st| {
             let leaf = st.stack.last().cloned();
@@ -694,7 +760,6 @@ impl Inner {
                 let mut sc = Scratch {
                     time: std::mem::take(&mut st.time),
                     message: std::mem::take(&mut st.message),
-                    fields: std::mem::take(&mut st.fields),
                     names: std::mem::take(&mut st.names),
                 };
                 st.line.clear();
@@ -704,11 +769,11 @@ impl Inner {
                     &mut st.line,
                     &scope,
                     &header,
+                    None,
                     write_message,
                 );
                 st.time = sc.time;
                 st.message = sc.message;
-                st.fields = sc.fields;
                 st.names = sc.names;
                 self.pipeline.submit(&st.ring, &st.line);
             }
@@ -725,6 +790,7 @@ impl Inner {
                     &mut line,
                     &Scope::default(),
                     &header,
+                    None,
                     write_message,
                 );
                 self.pipeline.write_direct(&line);
@@ -780,12 +846,51 @@ impl Inner {
     }
 }
 
+/// A callsite's parts from the thread's `HeaderCache`.
+struct Cached<'a> {
+    /// The JSON header after the time (JSON only).
+    json_rest: Option<&'a [u8]>,
+    keys: &'a FieldKeys,
+}
+
 #[derive(Default)]
 struct Scratch {
     time: TimeCache,
     message: Vec<u8>,
-    fields: Vec<u8>,
     names: Vec<&'static str>,
+}
+
+/// Each callsite's JSON header after the time (`","level":...,"message":`)
+/// and the keys of its fields, rendered once per thread, so its file,
+/// target and field names are not escaped for every event. Direct-mapped on
+/// the metadata's address: two callsites that share an entry re-render it
+/// in turn, into the same buffers.
+#[derive(Default)]
+struct HeaderCache {
+    entries: Vec<(usize, Vec<u8>, FieldKeys)>,
+}
+
+impl HeaderCache {
+    const ENTRIES: usize = 64;
+
+    fn get(&mut self, meta: &'static Metadata<'static>, json: bool) -> (&[u8], &FieldKeys) {
+        if self.entries.is_empty() {
+            self.entries.resize_with(Self::ENTRIES, Default::default);
+        }
+        let addr = meta as *const Metadata<'static> as usize;
+        // The top six bits of a Fibonacci hash of the address.
+        let idx = addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 6);
+        let (key, rest, keys) = &mut self.entries[idx];
+        if *key != addr {
+            rest.clear();
+            if json {
+                format::write_json_header_rest(rest, &header_of(meta));
+            }
+            keys.render(json, meta.fields());
+            *key = addr;
+        }
+        (rest, keys)
+    }
 }
 
 fn header_of<'a>(meta: &'a Metadata<'a>) -> Header<'a> {
@@ -801,14 +906,26 @@ fn format_event(style: &Style, st: &mut ThreadState, scope: &Scope, event: &Even
     let mut scratch = Scratch {
         time: std::mem::take(&mut st.time),
         message: std::mem::take(&mut st.message),
-        fields: std::mem::take(&mut st.fields),
         names: std::mem::take(&mut st.names),
     };
     st.line.clear();
-    format_event_into(style, &mut scratch, &mut st.line, scope, event);
+    let meta = event.metadata();
+    let (rest, keys) = st.headers.get(meta, style.json);
+    let cached = Cached {
+        json_rest: style.json.then_some(rest),
+        keys,
+    };
+    format_record_into(
+        style,
+        &mut scratch,
+        &mut st.line,
+        scope,
+        &header_of(meta),
+        Some(cached),
+        |v| event.record(v),
+    );
     st.time = scratch.time;
     st.message = scratch.message;
-    st.fields = scratch.fields;
     st.names = scratch.names;
 }
 
@@ -819,47 +936,55 @@ fn format_event_into(
     scope: &Scope,
     event: &Event<'_>,
 ) {
-    format_record_into(style, sc, line, scope, &header_of(event.metadata()), |v| {
-        event.record(v)
-    });
+    format_record_into(
+        style,
+        sc,
+        line,
+        scope,
+        &header_of(event.metadata()),
+        None,
+        |v| event.record(v),
+    );
 }
 
 /// Formats one line: the header, then whatever `record` visits (the
-/// message and fields), then the scope's span data.
+/// message and fields), then the scope's span data, with the callsite's
+/// parts from the cache when the caller has them.
 fn format_record_into(
     style: &Style,
     sc: &mut Scratch,
     line: &mut Vec<u8>,
     scope: &Scope,
     header: &Header<'_>,
+    cached: Option<Cached<'_>>,
     record: impl FnOnce(&mut EventVisitor<'_>),
 ) {
+    let json_rest = cached.as_ref().and_then(|c| c.json_rest);
+    let keys = cached.map(|c| c.keys);
     sc.message.clear();
-    sc.fields.clear();
     sc.names.clear();
+    match json_rest {
+        Some(rest) => {
+            format::write_json_time(line, style, &mut sc.time, std::time::SystemTime::now());
+            line.extend_from_slice(rest);
+        }
+        None => write_header(style, &mut sc.time, line, header, scope),
+    }
     let mut visitor = EventVisitor {
         json: style.json,
         limit: style.value_limit,
         cx: scope.cx,
+        message_at: line.len(),
+        out: line,
         message: &mut sc.message,
-        fields: &mut sc.fields,
+        message_in_place: false,
         names: &mut sc.names,
         names_mask: 0,
+        keys,
     };
     record(&mut visitor);
     let mask = visitor.names_mask;
-    write_header(style, &mut sc.time, line, header, scope);
-    if style.json {
-        if sc.message.is_empty() {
-            line.extend_from_slice(b"\"\"");
-        } else {
-            line.extend_from_slice(&sc.message);
-        }
-    } else if !sc.message.is_empty() {
-        line.push(b' ');
-        line.extend_from_slice(&sc.message);
-    }
-    line.extend_from_slice(&sc.fields);
+    visitor.finish();
     line.extend_from_slice(&scope.ctx);
     scope.write_fields(line, &sc.names, mask);
     if style.json {
@@ -887,16 +1012,15 @@ fn format_span_line(
     timings: Option<(u64, u64)>,
 ) {
     st.line.clear();
-    let h = header_of(meta);
-    write_span_line_into(
-        style,
-        &mut st.time,
-        &mut st.line,
-        scope,
-        &h,
-        message,
-        timings,
-    );
+    if style.json {
+        // The span's callsite header from the thread's cache, as for events.
+        let (rest, _) = st.headers.get(meta, true);
+        format::write_json_time(&mut st.line, style, &mut st.time, SystemTime::now());
+        st.line.extend_from_slice(rest);
+    } else {
+        write_header(style, &mut st.time, &mut st.line, &header_of(meta), scope);
+    }
+    write_span_line_body(style, &mut st.line, scope, message, timings);
 }
 
 fn write_span_line_into(
@@ -909,6 +1033,18 @@ fn write_span_line_into(
     timings: Option<(u64, u64)>,
 ) {
     write_header(style, time, line, h, scope);
+    write_span_line_body(style, line, scope, message, timings);
+}
+
+/// A span line after its header: the message, the timings and the span
+/// data.
+fn write_span_line_body(
+    style: &Style,
+    line: &mut Vec<u8>,
+    scope: &Scope,
+    message: &str,
+    timings: Option<(u64, u64)>,
+) {
     if style.json {
         escape::json_str(line, message);
     } else {
@@ -982,10 +1118,16 @@ impl SpanRecorder<'_> {
         }
         let cx = &mut self.data.cx;
         let ok = match name {
-            "trace_id" => TraceId::from_hex(text).map(|t| cx.field_trace_id = t.to_u128()),
+            "trace_id" => TraceId::from_hex(text).map(|t| {
+                cx.trace_id = t.to_u128();
+                cx.has_field_trace_id = true;
+            }),
             "span_id" => SpanId::from_hex(text).map(|s| cx.span_id = s.to_u64()),
-            "parent_id" => SpanId::from_hex(text).map(|s| cx.field_parent_id = s.to_u64()),
-            "trace_flags" => TraceFlags::from_hex(text).map(|f| cx.field_flags = Some(f.bits())),
+            "parent_id" => SpanId::from_hex(text).map(|s| cx.parent_id = s.to_u64()),
+            "trace_flags" => TraceFlags::from_hex(text).map(|f| {
+                cx.flags = f.bits();
+                cx.has_field_flags = true;
+            }),
             _ => crate::propagation::TraceState::parse(text).ok().map(|ts| {
                 self.data
                     .values

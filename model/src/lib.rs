@@ -10,5 +10,5 @@ pub(crate) mod sync;
 #[path = "../../src/writer/ring.rs"]
 pub(crate) mod ring;
 
-#[path = "../../src/registry/free_list.rs"]
-pub(crate) mod free_list;
+#[path = "../../src/registry/mod.rs"]
+pub(crate) mod registry;

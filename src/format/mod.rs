@@ -257,22 +257,8 @@ pub(crate) fn write_header(
 ) {
     let now = std::time::SystemTime::now();
     if style.json {
-        out.extend_from_slice(b"{\"time\":\"");
-        style.clock.write(cache, now, out);
-        out.extend_from_slice(b"\",\"level\":\"");
-        out.extend_from_slice(level_json(h.level));
-        out.push(b'"');
-        if let Some(file) = h.file {
-            out.extend_from_slice(b",\"file\":");
-            escape::json_str(out, file);
-        }
-        if let Some(line) = h.line {
-            out.extend_from_slice(b",\"line\":");
-            number::write_u64(out, line as u64);
-        }
-        out.extend_from_slice(b",\"target\":");
-        escape::json_str(out, h.target);
-        out.extend_from_slice(b",\"message\":");
+        write_json_time(out, style, cache, now);
+        write_json_header_rest(out, h);
     } else {
         if style.ansi {
             out.extend_from_slice(DIM);
@@ -294,6 +280,37 @@ pub(crate) fn write_header(
             out.extend_from_slice(RESET);
         }
     }
+}
+
+/// Writes `{"time":"TIME` of a JSON line.
+pub(crate) fn write_json_time(
+    out: &mut Vec<u8>,
+    style: &Style,
+    cache: &mut time::TimeCache,
+    now: std::time::SystemTime,
+) {
+    out.extend_from_slice(b"{\"time\":\"");
+    style.clock.write(cache, now, out);
+}
+
+/// Writes the rest of a JSON header after the time, up to and including
+/// `,"message":`. It depends only on the callsite, so the event path keeps
+/// it per callsite instead of escaping the file and target every time.
+pub(crate) fn write_json_header_rest(out: &mut Vec<u8>, h: &Header<'_>) {
+    out.extend_from_slice(b"\",\"level\":\"");
+    out.extend_from_slice(level_json(h.level));
+    out.push(b'"');
+    if let Some(file) = h.file {
+        out.extend_from_slice(b",\"file\":");
+        escape::json_str(out, file);
+    }
+    if let Some(line) = h.line {
+        out.extend_from_slice(b",\"line\":");
+        number::write_u64(out, line as u64);
+    }
+    out.extend_from_slice(b",\"target\":");
+    escape::json_str(out, h.target);
+    out.extend_from_slice(b",\"message\":");
 }
 
 /// Writes one of dynlog's own notices (target `dynlog`, level `WARN`, no

@@ -35,7 +35,7 @@ pub(crate) fn write_i128(out: &mut Vec<u8>, value: i128) {
 #[inline]
 pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
     if value.is_finite() {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        write_finite(out, value);
     } else {
         out.push(b'"');
         out.extend_from_slice(non_finite_name(value));
@@ -48,10 +48,68 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
 #[inline]
 pub(crate) fn write_f64_text(out: &mut Vec<u8>, value: f64) {
     if value.is_finite() {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        write_finite(out, value);
     } else {
         out.extend_from_slice(non_finite_name(value));
     }
+}
+
+/// Appends a finite `value` as ryu writes it: short decimals (the usual
+/// `12.5` or `0.25`) directly, everything else through ryu.
+#[inline]
+fn write_finite(out: &mut Vec<u8>, value: f64) {
+    if !write_short_decimal(out, value) {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+    }
+}
+
+/// Powers of ten that an `f64` holds exactly, one per decimal place tried.
+const POW10: [f64; 5] = [1.0, 10.0, 100.0, 1000.0, 10000.0];
+
+/// Writes `value` and returns true when it has at most four decimals and
+/// `0.001 <= |value| < 1e9`; else writes nothing and returns false.
+///
+/// The text is the one ryu writes: in that range ryu uses plain decimal
+/// notation, and the fewest decimals `k` for which `n / 10^k` parses back
+/// to `value` (with `n` the nearest integer to `|value| * 10^k`, exact
+/// below 2^53) give the shortest such text. A trailing zero can only come
+/// from a rounding corner; such values go to ryu.
+#[inline]
+fn write_short_decimal(out: &mut Vec<u8>, value: f64) -> bool {
+    let abs = value.abs();
+    if !(1e-3..1e9).contains(&abs) {
+        return false;
+    }
+    for (k, &pow) in POW10.iter().enumerate() {
+        let scaled = abs * pow;
+        let n = scaled as u64;
+        if n as f64 != scaled || n as f64 / pow != abs {
+            continue;
+        }
+        if k > 0 && n % 10 == 0 {
+            return false;
+        }
+        let pow = 10u64.pow(k as u32);
+        if value < 0.0 {
+            out.push(b'-');
+        }
+        write_u64(out, n / pow);
+        out.push(b'.');
+        if k == 0 {
+            out.push(b'0');
+            return true;
+        }
+        let frac = n % pow;
+        let mut digits = [b'0'; 4];
+        let mut rest = frac;
+        for d in digits[..k].iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.extend_from_slice(&digits[..k]);
+        return true;
+    }
+    false
 }
 
 /// Appends `true` or `false`.
@@ -143,6 +201,55 @@ mod tests {
             let parsed: f64 = serde_json::from_slice(&out).unwrap();
             assert_eq!(parsed.to_bits(), value.to_bits(), "{value}");
         }
+    }
+
+    /// The short-decimal path writes exactly what ryu writes, for values it
+    /// takes and for values around them.
+    #[test]
+    fn short_decimals_match_ryu() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut checked = 0;
+        let mut check = |value: f64| {
+            let mut ours = Vec::new();
+            write_f64(&mut ours, value);
+            let theirs = ryu::Buffer::new().format_finite(value).to_owned();
+            assert_eq!(String::from_utf8(ours).unwrap(), theirs, "{value:e}");
+            checked += 1;
+        };
+        for _ in 0..200_000 {
+            let r = next();
+            let k = (r % 7) as i32;
+            let n = (next() % 2_000_000_000) as f64;
+            let v = n / 10f64.powi(k);
+            check(v);
+            check(-v);
+            check(f64::from_bits(v.to_bits() + 1));
+            // Any bit pattern from about 5e-4 to 2e9, sign included.
+            let (lo, hi) = (0x3F40_0000_0000_0000u64, 0x41E0_0000_0000_0000u64);
+            let bits = lo + next() % (hi - lo);
+            check(f64::from_bits(bits) * if r & 1 == 0 { 1.0 } else { -1.0 });
+        }
+        for v in [
+            0.001,
+            0.1,
+            0.2,
+            0.3,
+            0.25,
+            1.5,
+            12.5,
+            100.0,
+            999999999.9999,
+            1e9 - 1.0,
+        ] {
+            check(v);
+        }
+        assert_eq!(checked, 800_010);
     }
 
     #[test]

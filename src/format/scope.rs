@@ -149,9 +149,40 @@ impl Scope {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends the low `digits` hex digits of `v`, lowercase, zero-padded.
+/// Appends the low `digits` (at most 32) hex digits of `v`, lowercase,
+/// zero-padded. The digits are built on the stack and copied once, not
+/// pushed one by one (a scope rebuild writes 64 of them).
 pub(crate) fn write_hex(out: &mut Vec<u8>, v: u128, digits: u32) {
-    for i in (0..digits).rev() {
-        out.push(HEX[((v >> (i * 4)) & 0xF) as usize]);
+    let digits = digits.min(32) as usize;
+    let mut text = [0u8; 32];
+    let mut rest = v;
+    for d in text[..digits].iter_mut().rev() {
+        *d = HEX[(rest & 0xF) as usize];
+        rest >>= 4;
+    }
+    out.extend_from_slice(&text[..digits]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_lowercase_and_zero_padded() {
+        let cases: [(u128, u32, &str); 4] = [
+            (0xAB, 16, "00000000000000ab"),
+            (u64::MAX as u128, 16, "ffffffffffffffff"),
+            (u128::MAX, 32, "ffffffffffffffffffffffffffffffff"),
+            (
+                0x0123_4567_89ab_cdef_0011_2233_4455_6677,
+                32,
+                "0123456789abcdef0011223344556677",
+            ),
+        ];
+        for (value, digits, want) in cases {
+            let mut out = b"x".to_vec();
+            write_hex(&mut out, value, digits);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("x{want}"));
+        }
     }
 }

@@ -81,6 +81,9 @@ impl Values {
     /// Stores `bytes` under `key`, replacing an earlier value.
     pub(crate) fn set(&mut self, key: u16, kind: Kind, bytes: &[u8]) {
         self.remove(key);
+        // Exactly what is needed: a span's values are usually set once, and
+        // doubling would leave up to half the buffer unused per live span.
+        self.buf.reserve_exact(HEADER + bytes.len());
         self.buf.extend_from_slice(&key.to_le_bytes());
         self.buf.push(kind as u8);
         self.buf

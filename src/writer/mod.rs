@@ -556,6 +556,7 @@ impl Pipeline {
 
     fn run_writer(self: Arc<Self>) {
         IS_DYNLOG_THREAD.with(|c| c.set(true));
+        park_once();
         let mut sleep = BUSY_SLEEP;
         loop {
             let drained = self.drainer.lock().drain(&self);
@@ -595,6 +596,16 @@ impl Pipeline {
             self.writer_sleeping.store(false, Ordering::Relaxed);
         }
     }
+}
+
+/// Parks the calling thread once in `parking_lot`, with no wait. Its first
+/// park allocates the thread's parking data (and may grow the global table
+/// of parked threads); doing it now means the writer's first contended
+/// lock, hours later, allocates nothing.
+pub(crate) fn park_once() {
+    let lock = Mutex::new(());
+    let mut guard = lock.lock();
+    let _ = Condvar::new().wait_for(&mut guard, Duration::ZERO);
 }
 
 impl Drainer {
