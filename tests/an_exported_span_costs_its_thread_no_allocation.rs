@@ -4,61 +4,17 @@
 //! and 11). A counting global allocator proves it; only the test thread's
 //! allocations are counted, so the export thread may allocate freely.
 
+mod thread_alloc_count;
+
 mod receivers;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dynlog::config::{OtlpSettings, Protocol};
 use receivers::{Answer, HttpReceiver};
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-fn note() {
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees hold; counting touches no memory the
-// allocator hands out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through this allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded as is; the caller upholds the contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: `ptr` came from `System` through this allocator, with
-        // `layout`; the caller upholds `realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: thread_alloc_count::Counting = thread_alloc_count::Counting;
 
 /// One request's worth of spans: a root with two fields, a child, events
 /// with fields in both, all closed.
@@ -98,13 +54,13 @@ fn after_warm_up() {
         }
         guard.flush();
 
-        COUNTING.with(|c| c.set(true));
+        thread_alloc_count::count_this_thread(true);
         for i in 0..400 {
             request(i);
         }
-        COUNTING.with(|c| c.set(false));
+        thread_alloc_count::count_this_thread(false);
     });
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let allocations = thread_alloc_count::allocations();
     guard.flush();
     assert_eq!(allocations, 0);
     assert_eq!(guard.stats().spans_exported, 2000);

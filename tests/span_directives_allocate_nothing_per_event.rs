@@ -4,57 +4,11 @@
 //! the calling thread. A counting global allocator is per binary, so this
 //! file holds one test.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod thread_alloc_count;
 
 /// Counts allocations made by threads that asked to be counted.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static IS_COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    // `try_with`: the allocator may run while this thread's locals are
-    // being torn down.
-    if IS_COUNTED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees hold; counting touches no memory the
-// caller owns.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through `alloc` or `realloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: `ptr` came from `System`; the caller upholds the rest.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: thread_alloc_count::Counting = thread_alloc_count::Counting;
 
 /// Three events: a debug one that passes only inside `req{user=42}`, an
 /// info one and a `db` debug one that pass everywhere but in `health`.
@@ -94,15 +48,15 @@ fn span_directives_allocate_nothing_per_event() {
             round(i);
         }
 
-        IS_COUNTED.with(|c| c.set(true));
+        thread_alloc_count::count_this_thread(true);
         for i in 0..10_000 {
             round(i);
         }
-        IS_COUNTED.with(|c| c.set(false));
+        thread_alloc_count::count_this_thread(false);
     });
     guard.flush();
 
-    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 0);
+    assert_eq!(thread_alloc_count::allocations(), 0);
 
     // The events did pass: per round, two outside spans and four in
     // `req`; for 1 000 warm-up rounds and 10 000 counted ones.
