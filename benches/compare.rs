@@ -866,7 +866,16 @@ fn environment() -> String {
         kernel.trim(),
         clock.trim(),
         command("rustc", &["--version"]),
-        command("git", &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"]),
+        command(
+            "git",
+            &[
+                "-C",
+                env!("CARGO_MANIFEST_DIR"),
+                "rev-parse",
+                "--short",
+                "HEAD"
+            ]
+        ),
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()

@@ -280,7 +280,7 @@ impl Builder {
         if filter.used_colon_spelling() && crate::notice::first_time("colon-spelling") {
             let message = format!(
                 "{}: read `target:level` as `target=level`; write `=` to silence this notice",
-                directives_source(&config)
+                directives_source_name(&config)
             );
             let mut line = Vec::new();
             (pipeline.notice_format())(&mut line, &message, &[]);
@@ -289,7 +289,15 @@ impl Builder {
         let sampler = sampler_of(&config);
         let span_directives = filter.has_span_directives();
         #[cfg(feature = "otlp")]
-        let exporter = crate::otlp::Exporter::start(&config.otlp, &pipeline, &mut problems);
+        let exporter = crate::otlp::Exporter::start(&config, &pipeline, &mut problems);
+        #[cfg(feature = "otlp")]
+        if strict {
+            if let Some(p) = problems.first() {
+                drop(exporter);
+                pipeline.stop(self.shutdown_timeout);
+                return Err(Error::bad_setting(p));
+            }
+        }
         #[cfg(not(feature = "otlp"))]
         if config.otlp.enabled {
             crate::notice::stderr_once(
@@ -367,8 +375,13 @@ pub(crate) fn build_filter(
             }),
         }
     }
-    if let Some(text) = config.filter.directives.as_deref().filter(|t| !t.trim().is_empty()) {
-        let source = directives_source(config);
+    if let Some(text) = config
+        .filter
+        .directives
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
+        let source = directives_source_name(config);
         let (parsed, errors) = if strict {
             match Filter::parse(text) {
                 Ok(f) => (f, Vec::new()),
@@ -396,13 +409,13 @@ pub(crate) fn build_filter(
     Ok(filter.with_default_level(default))
 }
 
-/// Names where the directives came from, for messages.
-fn directives_source(config: &Config) -> String {
+/// How problems and notices name where the directives came from: the
+/// variable, the file, or `filter` for code.
+pub(crate) fn directives_source_name(config: &Config) -> String {
     match &config.filter.directives_source {
         config::Source::Env(var) => var.clone(),
         config::Source::File(p) => p.display().to_string(),
-        config::Source::Code => "filter".to_owned(),
-        config::Source::Default => "filter".to_owned(),
+        config::Source::Code | config::Source::Default => "filter".to_owned(),
     }
 }
 

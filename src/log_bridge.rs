@@ -55,7 +55,11 @@ impl log::Log for Bridge {
         );
     }
 
-    fn flush(&self) {}
+    /// `log::logger().flush()`: every line accepted so far reaches the
+    /// sink (waiting at most the shutdown timeout for a slow one).
+    fn flush(&self) {
+        self.inner.pipeline.flush(Some(self.inner.shutdown_timeout));
+    }
 }
 
 /// Sets the `log` logger to dynlog, unless another is set already (then a

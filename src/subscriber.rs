@@ -343,16 +343,17 @@ impl Inner {
 
     pub(crate) fn record_follows_from(&self, id: &Id, follows: &Id) {
         #[cfg(feature = "otlp")]
-        if self.exporter.is_some() {
-            let Some(other) = self.registry.get(follows) else {
-                return;
+        if let Some(exporter) = &self.exporter {
+            let link = match self.registry.get(follows) {
+                Some(other) => {
+                    self.fix_context(other);
+                    let d = other.data.read();
+                    Some((d.cx.trace_id, d.cx.span_id))
+                }
+                // The followed span has closed; the exporter remembers it.
+                None => exporter.closed_link(follows),
             };
-            self.fix_context(other);
-            let link = {
-                let d = other.data.read();
-                (d.cx.trace_id, d.cx.span_id)
-            };
-            if let Some(slot) = self.registry.get(id) {
+            if let (Some(link), Some(slot)) = (link, self.registry.get(id)) {
                 slot.data.write().follows.push(link);
             }
         }
@@ -464,7 +465,7 @@ impl Inner {
         if enabled && export {
             if let Some(exporter) = &self.exporter {
                 let data = slot.data.read();
-                exporter.span_closed(&data, timings, &self.pipeline.counters);
+                exporter.span_closed(id, &data, timings, &self.pipeline.counters);
             }
         }
         let mut data = slot.data.write();
@@ -685,7 +686,7 @@ impl Inner {
                 #[cfg(feature = "otlp")]
                 if let (Some(exporter), Some(leaf)) = (&self.exporter, &leaf) {
                     if let Some(slot) = self.registry.get(leaf) {
-                        exporter.record_event(&mut slot.data.write(), event);
+                        exporter.record_event(slot, event);
                     }
                 }
             }
@@ -1200,6 +1201,12 @@ impl std::fmt::Write for RawText<'_> {
         self.out.extend_from_slice(head.as_bytes());
         self.remaining -= head.len();
         self.cut += cut;
+
+        // Once something is cut, nothing later may follow it: the value
+        // must stay a prefix of the text.
+        if cut > 0 {
+            self.remaining = 0;
+        }
         Ok(())
     }
 }
@@ -1333,6 +1340,12 @@ impl Subscriber for DynlogSubscriber {
     }
 
     fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        // With span directives, `event` decides exactly from the thread's
+        // cached scope (no lock); asking the filter here too would only
+        // repeat the target matching.
+        if meta.is_event() && self.inner.span_directives {
+            return true;
+        }
         let v = self.inner.filter.callsite(meta);
         if meta.is_span() && v.tracked {
             return true;

@@ -31,6 +31,7 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 
+    #[cfg(test)]
     pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         f(self.0.get())
     }

@@ -1,6 +1,6 @@
-//! SPEC 2, configuration: every variable and TOML key, the precedence code
-//! > environment > named file > default file > built-in default, and bad
-//! values with their exact messages.
+//! SPEC 2, configuration: every variable and TOML key, the precedence
+//! (code, then environment, then the named file, then the default file,
+//! then the built-in default), and bad values with their exact messages.
 //!
 //! Where the effect is on the resolved settings, `dynlog::config::resolve`
 //! runs with an injected environment. Where it is visible in the output
@@ -97,7 +97,14 @@ fn other_boolean_words_are_bad_settings_and_the_default_is_used() {
 #[test]
 fn the_two_format_variables_are_one_setting() {
     // (DYN_LOGGING_CONSOLE_FORMAT, DYN_LOGGING_JSONL, format, source, problems)
-    let cases: [(Option<&str>, Option<&str>, Format, Option<Source>, &[&str]); 10] = [
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Format,
+        Option<Source>,
+        &'static [&'static str],
+    );
+    let cases: [Case; 10] = [
         (None, None, Format::Readable, Some(Source::Default), &[]),
         (
             None,
@@ -211,7 +218,13 @@ fn overflow_is_block_or_drop() {
 
 #[test]
 fn either_colour_variable_turns_colour_off() {
-    let cases: [(&[(&str, &str)], bool, Option<Source>); 6] = [
+    // (variables, colour allowed, source)
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        bool,
+        Option<Source>,
+    );
+    let cases: [Case; 6] = [
         (&[], true, Some(Source::Default)),
         (&[("NO_COLOR", "1")], false, env("NO_COLOR")),
         (&[("NO_COLOR", "anything")], false, env("NO_COLOR")),
@@ -1063,4 +1076,83 @@ fn a_variable_that_is_not_utf8_is_a_bad_setting() {
         out.stderr,
         "build error: DYN_LOGGING_JSONL: expected UTF-8 text, found other bytes\n"
     );
+}
+
+#[test]
+fn otlp_settings_follow_the_same_precedence() {
+    let file = TempFile::new(
+        "otlp.toml",
+        "[otlp]\nenabled = true\nprotocol = \"http/protobuf\"\nendpoint = \"http://file:4318/v1/traces\"\n\
+         headers = \"a=1,b=2\"\ntimeout_ms = 700\nservice_name = \"file-svc\"\nsample_ratio = 0.5\n",
+    );
+    let path = file.text();
+    let absent = TempFile::absent("default.toml");
+
+    // The file alone.
+    let config = resolve_with(
+        &Settings::default(),
+        &[("DYN_LOGGING_CONFIG_PATH", &path)],
+        &absent,
+    );
+    let otlp = &config.otlp;
+    assert!(otlp.enabled);
+    assert_eq!(otlp.protocol, Protocol::HttpProtobuf);
+    assert_eq!(otlp.endpoint, "http://file:4318/v1/traces");
+    assert_eq!(
+        otlp.headers,
+        [
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "2".to_owned())
+        ]
+    );
+    assert_eq!(otlp.timeout, Duration::from_millis(700));
+    assert_eq!(otlp.service_name, "file-svc");
+    assert_eq!(otlp.sampler, Sampler::ParentBasedTraceIdRatio(0.5));
+
+    // The environment beats it, setting by setting.
+    let config = resolve_with(
+        &Settings::default(),
+        &[
+            ("DYN_LOGGING_CONFIG_PATH", &path),
+            ("OTEL_EXPORT_ENABLED", "0"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"),
+            ("OTEL_SERVICE_NAME", "env-svc"),
+            ("OTEL_TRACES_SAMPLE_RATIO", "0.125"),
+        ],
+        &absent,
+    );
+    let otlp = &config.otlp;
+    assert!(!otlp.enabled);
+    assert_eq!(otlp.protocol, Protocol::HttpProtobuf, "from the file");
+    assert_eq!(otlp.endpoint, "http://env:4318/v1/traces");
+    assert_eq!(otlp.timeout, Duration::from_millis(700), "from the file");
+    assert_eq!(otlp.service_name, "env-svc");
+    assert_eq!(otlp.sampler, Sampler::ParentBasedTraceIdRatio(0.125));
+    assert_eq!(
+        config.source("otlp.enabled").cloned(),
+        env("OTEL_EXPORT_ENABLED")
+    );
+    assert_eq!(
+        config.source("otlp.timeout"),
+        Some(&Source::File(file.path.clone()))
+    );
+
+    // Code beats both.
+    let code = Settings {
+        otlp: OtlpSettings {
+            service_name: Some("code-svc".to_owned()),
+            ..OtlpSettings::default()
+        },
+        ..Settings::default()
+    };
+    let config = resolve_with(
+        &code,
+        &[
+            ("DYN_LOGGING_CONFIG_PATH", &path),
+            ("OTEL_SERVICE_NAME", "env-svc"),
+        ],
+        &absent,
+    );
+    assert_eq!(config.otlp.service_name, "code-svc");
+    assert_eq!(config.source("otlp.service_name"), Some(&Source::Code));
 }

@@ -384,3 +384,23 @@ fn the_guard_is_send_and_sync_and_flushes_from_another_thread() {
         [format!("<TIME>  INFO {TARGET}: from the owner")]
     );
 }
+
+#[test]
+fn dyn_log_without_a_valid_directive_leaves_the_files_level() {
+    let file = TempFile::new("level.toml", "log_level = \"warn\"\n");
+    let out = child(
+        "init-and-log",
+        &[
+            ("DYN_LOGGING_JSONL", "1"),
+            ("DYN_LOG", "[broken"),
+            ("DYN_LOGGING_CONFIG_PATH", &file.text()),
+        ],
+    );
+    let lines: Vec<String> = out.stderr.lines().map(mask_json).collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"time":"<TIME>","level":"WARN","target":"dynlog","message":"DYN_LOG: invalid directive at byte 7: expected ']' to close the span name, found end of input"}"#
+        ]
+    );
+}

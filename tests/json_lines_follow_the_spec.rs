@@ -455,7 +455,7 @@ fn long_values_are_cut_at_a_character_boundary() {
         .max_value_bytes(16);
     let mut at = [0; 2];
     let run = run_with(builder, || {
-        let span = tracing::info_span!("s", sf = "ééééééééé");
+        let span = tracing::info_span!("s", sf = "ééééééééé", sd = ?Raw("0123456789abcdefXYZ"));
         let _entered = span.enter();
         at[0] = here!(tracing::info!(
             f = "日本語日本語",
@@ -475,12 +475,12 @@ fn long_values_are_cut_at_a_character_boundary() {
                 + r#""aaaaaaaaaaaaaaaa...[truncated 4 bytes]","f":"日本語日本...[truncated 3 bytes]","#
                 + r#""d":"0123456789abcdef...[truncated 3 bytes]","short":"0123456789abcdef","#
                 + span
-                + r#","sf":"éééééééé...[truncated 2 bytes]"}"#,
+                + r#","sf":"éééééééé...[truncated 2 bytes]","sd":"0123456789abcdef...[truncated 3 bytes]"}"#,
             // The budget counts input bytes, not escaped ones.
             json_head!("INFO", at[1])
                 + r#""x\n\nxxxxxxxxxxxxx...[truncated 4 bytes]","#
                 + span
-                + r#","sf":"éééééééé...[truncated 2 bytes]"}"#,
+                + r#","sf":"éééééééé...[truncated 2 bytes]","sd":"0123456789abcdef...[truncated 3 bytes]"}"#,
         ]
     );
 }
@@ -528,4 +528,57 @@ fn assert_no_duplicate_keys(line: &str) {
     let keys = keys_in_order(line);
     let unique: HashSet<&String> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "duplicate key in {line}");
+}
+
+#[test]
+fn a_message_recorded_as_another_type_is_still_the_message() {
+    let mut at = [0; 4];
+    let run = json_run(|| {
+        at[0] = here!(tracing::info!(message = 42)).1;
+        at[1] = here!(tracing::info!(message = f64::NAN, k = 1)).1;
+        at[2] = here!(tracing::info!(message = true)).1;
+        at[3] = here!(tracing::info!(message = ?Point { x: 1, y: 2 })).1;
+    });
+    assert_eq!(
+        masked(&run.lines()),
+        vec![
+            json_head!("INFO", at[0]) + r#""42"}"#,
+            json_head!("INFO", at[1]) + r#""NaN","k":1}"#,
+            json_head!("INFO", at[2]) + r#""true"}"#,
+            json_head!("INFO", at[3]) + r#""Point { x: 1, y: 2 }"}"#,
+        ]
+    );
+}
+
+#[test]
+fn a_record_on_another_thread_shows_in_the_next_line() {
+    let buf = support::SharedBuf::default();
+    let (subscriber, guard) = dynlog::Builder::new()
+        .json(true)
+        .writer(buf.clone())
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(subscriber);
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!("shared", state = "before");
+        let _entered = span.enter();
+        tracing::info!("one");
+        let (other, d2) = (span.clone(), dispatch.clone());
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&d2, || other.record("state", "after"));
+        })
+        .join()
+        .unwrap();
+        tracing::info!("two");
+    });
+    guard.flush();
+    let states: Vec<String> = buf
+        .text()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {}", str_of(&v, "message"), str_of(&v, "state"))
+        })
+        .collect();
+    assert_eq!(states, ["one before", "two after"]);
 }

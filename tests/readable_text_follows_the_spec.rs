@@ -8,8 +8,8 @@
 mod support;
 
 use support::{
-    child_case, has_no_raw_controls, mask_text, run_child, run_with, text_run, Raw, NASTY,
-    NASTY_JSON, NASTY_TEXT,
+    child_case, has_no_raw_controls, mask_numbers_after, mask_text, run_child, run_with, text_run,
+    Raw, NASTY, NASTY_JSON, NASTY_TEXT,
 };
 
 #[derive(Debug)]
@@ -23,24 +23,6 @@ const TARGET: &str = module_path!();
 
 fn masked(lines: &[String]) -> Vec<String> {
     lines.iter().map(|l| mask_text(l)).collect()
-}
-
-/// Replaces the numbers of `time.busy_us=`, `time.idle_us=` and
-/// `time.duration_us=` by `N`.
-fn mask_timings(line: &str) -> String {
-    let mut out = line.to_owned();
-    for key in ["time.busy_us=", "time.idle_us=", "time.duration_us="] {
-        if let Some(pos) = out.find(key) {
-            let start = pos + key.len();
-            let end = start
-                + out[start..]
-                    .find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(out.len() - start);
-            assert!(end > start, "no number after {key} in {line}");
-            out.replace_range(start..end, "N");
-        }
-    }
-    out
 }
 
 #[test]
@@ -250,7 +232,7 @@ fn span_events_look_like_any_other_line() {
     });
     let lines: Vec<String> = masked(&run.lines())
         .iter()
-        .map(|l| mask_timings(l))
+        .map(|l| mask_numbers_after(l, &["time.busy_us=", "time.idle_us=", "time.duration_us="]))
         .collect();
     assert_eq!(
         lines,
@@ -383,4 +365,19 @@ fn a_terminal_gets_colour_unless_a_variable_says_no() {
             "{vars:?}"
         );
     }
+}
+
+#[test]
+fn a_message_recorded_as_another_type_is_still_the_message() {
+    let run = text_run(|| {
+        tracing::info!(message = 42);
+        tracing::info!(message = -1.5, k = 1);
+    });
+    assert_eq!(
+        masked(&run.lines()),
+        [
+            format!("<TIME>  INFO {TARGET}: 42"),
+            format!("<TIME>  INFO {TARGET}: -1.5 k=1"),
+        ]
+    );
 }

@@ -73,6 +73,7 @@ fn a_traceparent_flows_through_three_spans_and_back_out() {
 
     let mut out = Vec::new();
     let mut contexts = Vec::new();
+    let mut at = [0; 3];
     let run = json_run(|| {
         let request = tracing::info_span!(
             "request",
@@ -85,13 +86,13 @@ fn a_traceparent_flows_through_three_spans_and_back_out() {
             method = "POST",
         );
         let _r = request.enter();
-        tracing::info!("in request");
+        at[0] = here!(tracing::info!("in request")).1;
         let middle = tracing::info_span!("middle", step = 1);
         let _m = middle.enter();
-        tracing::info!("in middle");
+        at[1] = here!(tracing::info!("in middle")).1;
         let inner = tracing::info_span!("inner", step = 2);
         let _i = inner.enter();
-        tracing::info!("in inner");
+        at[2] = here!(tracing::info!("in inner")).1;
         out = injected();
         contexts.push(dynlog::current_context().unwrap());
     });
@@ -103,19 +104,20 @@ fn a_traceparent_flows_through_three_spans_and_back_out() {
             r#""span_name":"{name}","span_id":"<SPAN_ID>","trace_id":"<TRACE_ID>","parent_id":"<PARENT_ID>",{ctx}{fields}}}"#
         )
     };
-    assert_eq!(lines.len(), 3);
-    assert!(lines[0].ends_with(&format!(
-        r#""message":"in request",{}"#,
-        tail("request", r#","method":"POST""#)
-    )));
-    assert!(lines[1].ends_with(&format!(
-        r#""message":"in middle",{}"#,
-        tail("middle", r#","step":1,"method":"POST""#)
-    )));
-    assert!(lines[2].ends_with(&format!(
-        r#""message":"in inner",{}"#,
-        tail("inner", r#","step":2,"method":"POST""#)
-    )));
+    assert_eq!(
+        lines,
+        [
+            json_head!("INFO", at[0])
+                + r#""in request","#
+                + &tail("request", r#","method":"POST""#),
+            json_head!("INFO", at[1])
+                + r#""in middle","#
+                + &tail("middle", r#","step":1,"method":"POST""#),
+            json_head!("INFO", at[2])
+                + r#""in inner","#
+                + &tail("inner", r#","step":2,"method":"POST""#),
+        ]
+    );
 
     // One trace; each span's parent is the span around it, the outermost's
     // is the remote caller.
@@ -530,4 +532,18 @@ fn traceparent_errors_name_the_wrong_part() {
         let err = TraceParent::parse(input).unwrap_err();
         assert_eq!(err.to_string(), message, "{input}");
     }
+}
+
+#[test]
+fn another_subscriber_has_no_dynlog_context() {
+    let foreign = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(foreign, || {
+        let span = tracing::info_span!("elsewhere", trace_id = TRACE);
+        span.in_scope(|| {
+            assert_eq!(dynlog::current_context(), None);
+            assert_eq!(injected(), Vec::new());
+        });
+    });
 }

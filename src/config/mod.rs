@@ -552,8 +552,9 @@ pub fn resolve_process(code: &Settings, prefix: &str) -> Config {
     resolve_process_with_file(code, prefix, Path::new(DEFAULT_FILE))
 }
 
-/// [`resolve_process`] with another default file (`Builder::default_config_file`).
-pub(crate) fn resolve_process_with_file(code: &Settings, prefix: &str, default_file: &Path) -> Config {
+/// [`resolve_process`] with another default file, as
+/// `Builder::default_config_file` sets it.
+pub fn resolve_process_with_file(code: &Settings, prefix: &str, default_file: &Path) -> Config {
     let not_utf8 = RefCell::new(Vec::new());
     let env = |name: &str| utf8_or_note(name, std::env::var_os(name), &not_utf8);
     let mut config = resolve(code, prefix, &env, default_file);
@@ -564,6 +565,34 @@ pub(crate) fn resolve_process_with_file(code: &Settings, prefix: &str, default_f
         });
     }
     config
+}
+
+/// The filter that `init` assembles from `config` (SPEC 2): the built-in
+/// per-target levels, the files' `log_filters`, then the directives, with
+/// the default level by the rule on [`FilterSources`].
+///
+/// Lossy, as `init` is: every valid directive is kept, and each bad file
+/// level or dropped directive is one [`Problem`] (the problems already in
+/// `config` are not repeated). `dynlog check` prints both.
+///
+/// # Examples
+///
+/// ```
+/// use dynlog::config::{effective_filter, resolve_code_only, Settings};
+///
+/// let code = Settings { filter: Some("warn,h2=debug,x=bad".into()), ..Settings::default() };
+/// let (filter, problems) = effective_filter(&resolve_code_only(&code));
+/// assert!(filter.to_string().starts_with("warn,tower=error,"));
+/// assert!(filter.to_string().ends_with(",request_span=trace,h2=debug"));
+/// assert_eq!(problems.len(), 1);
+/// assert_eq!(problems[0].to_string(), "filter: invalid directive at byte 16: expected a level (off, error, warn, info, debug, trace or 0 to 5), found \"bad\"");
+/// ```
+pub fn effective_filter(config: &Config) -> (crate::Filter, Vec<Problem>) {
+    let mut problems = Vec::new();
+
+    // Not strict, so it keeps going past every problem and cannot fail.
+    let filter = crate::builder::build_filter(config, false, &mut problems).unwrap_or_default();
+    (filter, problems)
 }
 
 /// [`resolve`] without the environment or any file: code and built-in

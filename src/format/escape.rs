@@ -262,18 +262,25 @@ impl Budget {
     }
 }
 
-/// A `fmt::Write` sink that escapes Debug and Display text for the inside of
-/// a JSON string, optionally cut after a number of input bytes.
+/// A `fmt::Write` sink that escapes Debug and Display text as it is
+/// written, optionally cut after a number of input bytes: for the inside of
+/// a JSON string (`JSON = true`; the caller writes the quotes), or for
+/// readable text the way [`text_bare`] does.
 ///
-/// The caller writes the quotes. Without a limit the budget check is one
-/// comparison per `write_str`.
+/// Without a limit the budget check is one comparison per `write_str`.
 #[derive(Debug)]
-pub(crate) struct JsonEscaper<'a> {
+pub(crate) struct Escaper<'a, const JSON: bool> {
     out: &'a mut Vec<u8>,
     budget: Budget,
 }
 
-impl<'a> JsonEscaper<'a> {
+/// Escapes for the inside of a JSON string.
+pub(crate) type JsonEscaper<'a> = Escaper<'a, true>;
+
+/// Escapes for readable text.
+pub(crate) type TextEscaper<'a> = Escaper<'a, false>;
+
+impl<'a, const JSON: bool> Escaper<'a, JSON> {
     /// An escaper that copies everything.
     #[inline]
     #[cfg(test)]
@@ -285,7 +292,7 @@ impl<'a> JsonEscaper<'a> {
     /// character boundary, and counts the rest.
     #[inline]
     pub(crate) fn with_limit(out: &'a mut Vec<u8>, limit: usize) -> Self {
-        JsonEscaper {
+        Escaper {
             out,
             budget: Budget {
                 remaining: limit,
@@ -311,67 +318,11 @@ impl<'a> JsonEscaper<'a> {
     }
 }
 
-impl fmt::Write for JsonEscaper<'_> {
+impl<const JSON: bool> fmt::Write for Escaper<'_, JSON> {
     #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let head = self.budget.take(s);
-        escape_into::<true>(self.out, head);
-        Ok(())
-    }
-}
-
-/// A `fmt::Write` sink that escapes Debug and Display text for readable
-/// text the way [`text_bare`] does, optionally cut after a number of input
-/// bytes.
-#[derive(Debug)]
-pub(crate) struct TextEscaper<'a> {
-    out: &'a mut Vec<u8>,
-    budget: Budget,
-}
-
-impl<'a> TextEscaper<'a> {
-    /// An escaper that copies everything.
-    #[inline]
-    #[cfg(test)]
-    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
-        Self::with_limit(out, usize::MAX)
-    }
-
-    /// An escaper that copies at most `limit` input bytes, cut at a
-    /// character boundary, and counts the rest.
-    #[inline]
-    pub(crate) fn with_limit(out: &'a mut Vec<u8>, limit: usize) -> Self {
-        TextEscaper {
-            out,
-            budget: Budget {
-                remaining: limit,
-                cut: 0,
-            },
-        }
-    }
-
-    /// Input bytes cut so far.
-    #[inline]
-    #[cfg(test)]
-    pub(crate) fn cut(&self) -> usize {
-        self.budget.cut
-    }
-
-    /// Appends `...[truncated N bytes]` if anything was cut and returns N.
-    #[inline]
-    pub(crate) fn finish(self) -> usize {
-        if self.budget.cut > 0 {
-            write_truncation_marker(self.out, self.budget.cut);
-        }
-        self.budget.cut
-    }
-}
-
-impl fmt::Write for TextEscaper<'_> {
-    #[inline]
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let head = self.budget.take(s);
-        escape_into::<false>(self.out, head);
+        escape_into::<JSON>(self.out, head);
         Ok(())
     }
 }
@@ -604,6 +555,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(dynlog_loom))] // serde_json is a dev-dependency
     fn escaped_json_parses_back_to_the_input() {
         let mut input = String::new();
         for code in (0u32..0x250).chain([0x2028, 0x2029, 0xFEFF, 0x1F980]) {

@@ -49,7 +49,10 @@ enum OffsetSource {
     Utc,
     /// A fixed offset in seconds, already a whole number of minutes within
     /// `±MAX_OFFSET`.
-    #[cfg_attr(not(test), allow(dead_code, reason = "only tests build fixed-offset clocks"))]
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "only tests build fixed-offset clocks")
+    )]
     Fixed(i32),
     /// A time zone whose offset is looked up once per second.
     Zone(TimeZone),

@@ -57,6 +57,23 @@ impl FieldKeys {
 }
 
 impl EventVisitor<'_> {
+    /// A number or boolean recorded as `message` (`info!(message = 42)`) is
+    /// the message, written as text; returns false for other fields.
+    fn other_message(&mut self, field: &Field, write: impl FnOnce(&mut Vec<u8>)) -> bool {
+        if field.name() != "message" {
+            return false;
+        }
+        self.message.clear();
+        if self.json {
+            self.message.push(b'"');
+            write(self.message);
+            self.message.push(b'"');
+        } else {
+            write(self.message);
+        }
+        true
+    }
+
     fn key(&mut self, field: &Field) {
         let name = field.name();
         if let Some(keys) = self.keys {
@@ -156,26 +173,41 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.other_message(field, |out| number::write_i64(out, value)) {
+            return;
+        }
         self.key(field);
         number::write_i64(self.out, value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.other_message(field, |out| number::write_u64(out, value)) {
+            return;
+        }
         self.key(field);
         number::write_u64(self.out, value);
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
+        if self.other_message(field, |out| number::write_i128(out, value)) {
+            return;
+        }
         self.key(field);
         number::write_i128(self.out, value);
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
+        if self.other_message(field, |out| number::write_u128(out, value)) {
+            return;
+        }
         self.key(field);
         number::write_u128(self.out, value);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.other_message(field, |out| number::write_f64_text(out, value)) {
+            return;
+        }
         self.key(field);
         if self.json {
             number::write_f64(self.out, value);
@@ -185,6 +217,9 @@ impl Visit for EventVisitor<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.other_message(field, |out| number::write_bool(out, value)) {
+            return;
+        }
         self.key(field);
         number::write_bool(self.out, value);
     }

@@ -20,7 +20,13 @@
 //!   is counted and a `lines dropped` notice is written once the backlog
 //!   clears;
 //! - a failing sink is counted and reported once per kind of error, and never
-//!   stops the pipeline.
+//!   stops the pipeline; once it works again, a `lines lost` notice says how
+//!   many lines it lost;
+//! - a sink that hangs cannot hold shutdown: `stop` and the exit hook wait
+//!   at most the shutdown timeout, then count what is still queued (and the
+//!   batch stuck in the sink) as abandoned and report it once on stderr;
+//! - memory is bounded: each thread's ring (`buffer_size`, 256 KiB by
+//!   default) plus one batch of at most `BATCH_TARGET` plus one ring.
 
 pub(crate) mod ring;
 
@@ -115,7 +121,16 @@ pub(crate) type NoticeFormat = dyn Fn(&mut Vec<u8>, &str, &[(&str, u64)]) + Send
 /// Everything one drain needs, behind the drain lock.
 struct Drainer {
     sink: Box<dyn Write + Send>,
+
+    /// Lines taken from the rings and not yet written. Holds at most
+    /// `BATCH_TARGET` plus one ring's capacity; its memory is kept.
     batch: Vec<u8>,
+
+    /// How many lines `batch` holds.
+    batch_lines: u64,
+
+    /// Where a notice is formatted before it is written.
+    notice_buf: Vec<u8>,
 
     /// This drainer's copy of the ring list, refreshed when `rings_gen`
     /// moves (threads come and go), so a drain allocates nothing.
@@ -128,21 +143,22 @@ struct Drainer {
     /// Drops seen in rings and not yet reported in a notice.
     unreported_drops: u64,
 
-    /// True while the last write failed; cleared (with a notice) on recovery.
-    failing: bool,
+    /// Lines lost in failed writes and not yet reported in a notice.
+    unreported_lost: u64,
 
-    /// Lines in `batch`.
-    batch_lines: u64,
+    /// True while the last write failed; cleared on the next write that
+    /// works. The `lines lost` notice goes out before the first batch after
+    /// a failure, so it stands where the gap is.
+    failing: bool,
 
     /// Per-ring read positions of the current drain (reused).
     cursors: Vec<Cursor>,
 }
 
-/// How far a drain has read one ring.
+/// How much of one ring's snapshot a drain has still to take.
 struct Cursor {
     idx: usize,
-    pos: usize,
-    len: usize,
+    left: usize,
 }
 
 struct RingList {
@@ -154,6 +170,11 @@ struct RingList {
 
 /// One delivery pipeline: created by `Builder::build`, shared by the
 /// subscriber, the writer thread and the guard.
+///
+/// Accounting: every line handed to `submit` or `write_direct` ends up in
+/// exactly one of `lines_written`, `dropped`, `lines_lost` and `abandoned`,
+/// except a line pushed in the instant a hung sink is given up on (see
+/// [`Pipeline::stop`]).
 pub(crate) struct Pipeline {
     pub(crate) id: u64,
 
@@ -178,8 +199,19 @@ pub(crate) struct Pipeline {
     stopped: AtomicBool,
 
     /// Set when the sink hung past a timeout: synchronous writes give up at
-    /// once instead of waiting again.
+    /// once instead of waiting again, and a writer that comes back from the
+    /// sink writes nothing more.
     hung: AtomicBool,
+
+    /// Lines in the batch being written right now. A hung sink's batch is
+    /// claimed (swapped to zero) by whoever gives up on it and counted as
+    /// abandoned; the writer, back from the sink, counts only what it can
+    /// still claim.
+    in_flight: AtomicU64,
+
+    /// How long a synchronous write waits for the drain lock once the
+    /// writer has stopped, in milliseconds (the shutdown timeout).
+    direct_timeout_ms: AtomicU64,
     writer_done: Mutex<bool>,
     writer_done_cv: Condvar,
 }
@@ -214,12 +246,14 @@ impl Pipeline {
             drainer: Mutex::new(Drainer {
                 sink,
                 batch: Vec::with_capacity(BATCH_TARGET + 64 * 1024),
+                batch_lines: 0,
+                notice_buf: Vec::with_capacity(256),
                 rings: Vec::new(),
                 rings_gen: u64::MAX,
                 reported: Vec::new(),
                 unreported_drops: 0,
+                unreported_lost: 0,
                 failing: false,
-                batch_lines: 0,
                 cursors: Vec::new(),
             }),
             notice,
@@ -228,6 +262,8 @@ impl Pipeline {
             stop_requested: AtomicBool::new(false),
             stopped: AtomicBool::new(true),
             hung: AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
+            direct_timeout_ms: AtomicU64::new(1000),
             writer_done: Mutex::new(false),
             writer_done_cv: Condvar::new(),
         })
@@ -270,16 +306,24 @@ impl Pipeline {
     ///
     /// While the ring has room this is one copy and one store. A line too
     /// large for the ring, or any line once the writer has stopped, is
-    /// written synchronously, after everything queued before it.
+    /// written synchronously, after everything queued before it; in drop
+    /// mode a large line is dropped instead when that would mean waiting.
     pub(crate) fn submit(&self, ring: &Ring, line: &[u8]) {
-        if self.stopped.load(Ordering::Acquire) || line.len() + HEADER > ring.capacity() / 2 {
+        if self.stopped.load(Ordering::Acquire) {
             self.write_direct(line);
             return;
         }
+        if line.len() + HEADER > ring.capacity() / 2 {
+            match self.overflow {
+                Overflow::Drop => self.try_write_direct(ring, line),
+                Overflow::Block => self.write_direct(line),
+            }
+            return;
+        }
 
-        // Relaxed: the number only orders lines; a line published before
-        // another is emitted took its number first on this thread, or
-        // happens-before it through whatever made the other thread log.
+        // Relaxed: the number only orders lines. A line that another thread
+        // logged because of ours (after ours was published) takes its number
+        // after ours, through whatever ordered the two threads.
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         if ring.push(seq, line) {
             if ring.len() > ring.capacity() / 2 {
@@ -330,29 +374,61 @@ impl Pipeline {
     }
 
     /// Writes `line` on the calling thread, after draining what is queued.
+    ///
+    /// While the writer runs this waits for the drain lock as long as it
+    /// takes (block mode's promise), unless the sink is declared hung
+    /// meanwhile. Once the writer has stopped it waits at most the shutdown
+    /// timeout; a sink that holds the lock longer is declared hung, and
+    /// this line and every later one are counted as abandoned.
     #[cold]
     pub(crate) fn write_direct(&self, line: &[u8]) {
         let lines = count_lines(line);
-        if self.hung.load(Ordering::Acquire) {
-            self.counters.abandoned.fetch_add(lines, Ordering::Relaxed);
-            return;
-        }
-        let Some(mut d) = self.drainer.try_lock_for(Duration::from_secs(1)) else {
-            self.hung.store(true, Ordering::Release);
-            self.counters.abandoned.fetch_add(lines, Ordering::Relaxed);
+        let limit = Duration::from_millis(self.direct_timeout_ms.load(Ordering::Relaxed));
+        let started = Instant::now();
+        let mut d = loop {
+            if self.hung.load(Ordering::Acquire) {
+                self.counters.abandoned.fetch_add(lines, Ordering::Relaxed);
+                return;
+            }
+            if let Some(d) = self.drainer.try_lock_for(Duration::from_millis(50)) {
+                break d;
+            }
+            if self.stopped.load(Ordering::Acquire) && started.elapsed() >= limit {
+                self.give_up(limit, "in a synchronous write");
+                self.counters.abandoned.fetch_add(lines, Ordering::Relaxed);
+                return;
+            }
+        };
+        d.drain(self);
+        d.push(line);
+        d.write_batch(self);
+        d.write_notices(self);
+        d.flush_sink(self);
+    }
+
+    /// A line too large for the ring, in drop mode: written now if the
+    /// drain lock is free, else dropped and counted (a producer in drop mode
+    /// never waits for the sink).
+    #[cold]
+    fn try_write_direct(&self, ring: &Ring, line: &[u8]) {
+        let Some(mut d) = self.drainer.try_lock() else {
+            ring.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
         d.drain(self);
-        d.batch.extend_from_slice(line);
-        d.batch_lines += lines;
+        d.push(line);
         d.write_batch(self);
-        d.flush_sink(self);
+        d.write_notices(self);
     }
 
     /// Writes everything accepted so far and flushes the sink. With a
     /// timeout, gives up (returning `false`) if the drain lock is not free
-    /// by then, e.g. because the sink hangs.
+    /// by then, e.g. because the sink hangs. Returns at once once the sink
+    /// has been declared hung.
     pub(crate) fn flush(&self, timeout: Option<Duration>) -> bool {
+        if self.hung.load(Ordering::Acquire) {
+            return false;
+        }
         let d = match timeout {
             Some(t) => self.drainer.try_lock_for(t),
             None => Some(self.drainer.lock()),
@@ -361,6 +437,7 @@ impl Pipeline {
             return false;
         };
         d.drain(self);
+        d.write_notices(self);
         d.flush_sink(self);
         true
     }
@@ -370,9 +447,14 @@ impl Pipeline {
     /// panic hook prints the panic message this way, whole and after our
     /// lines). Runs `f` anyway if the lock is not free within `timeout`.
     pub(crate) fn flush_then(&self, timeout: Duration, f: impl FnOnce()) {
+        if self.hung.load(Ordering::Acquire) {
+            f();
+            return;
+        }
         match self.drainer.try_lock_for(timeout) {
             Some(mut d) => {
                 d.drain(self);
+                d.write_notices(self);
                 d.flush_sink(self);
                 f();
             }
@@ -381,13 +463,18 @@ impl Pipeline {
     }
 
     /// Stops the writer thread, waiting at most `timeout` for it to write
-    /// what is queued. Lines it could not write in time are counted as
-    /// abandoned (and reported on stderr). Later lines are written
-    /// synchronously.
+    /// what is queued. If it cannot, the sink is declared hung: the lines
+    /// still queued and the batch the sink is stuck on are counted as
+    /// abandoned and reported once on stderr. Later lines are written
+    /// synchronously (or, with a hung sink, counted as abandoned).
     pub(crate) fn stop(&self, timeout: Duration) {
         if self.stop_requested.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.direct_timeout_ms.store(
+            timeout.as_millis().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
         if let Some(t) = self.writer.lock().as_ref() {
             t.unpark();
         } else {
@@ -408,38 +495,63 @@ impl Pipeline {
         let finished = *done;
         drop(done);
         if !finished {
-            // The sink hangs: count what is still queued and stop waiting.
-            self.hung.store(true, Ordering::Release);
-            let queued = self.count_queued();
-            self.counters.abandoned.fetch_add(queued, Ordering::Relaxed);
-            crate::notice::stderr_once(
-                "writer-hung",
-                &format!(
-                    "dynlog: the sink did not accept lines within {} ms at shutdown; {} queued lines abandoned",
-                    timeout.as_millis(),
-                    queued
-                ),
-            );
+            self.give_up(timeout, "at shutdown");
+            return;
         }
+
+        // A producer that saw the writer running just before it stopped
+        // may have pushed after its last drain: take that line too.
         self.stopped.store(true, Ordering::Release);
+        self.flush(Some(timeout));
     }
 
     /// Switches to synchronous writes at process exit, after a last drain.
     pub(crate) fn exit_flush(&self, timeout: Duration) {
+        self.direct_timeout_ms.store(
+            timeout.as_millis().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
         self.stopped.store(true, Ordering::Release);
-        if !self.flush(Some(timeout)) {
-            let queued = self.count_queued();
-            self.counters.abandoned.fetch_add(queued, Ordering::Relaxed);
+        if !self.flush(Some(timeout)) && !self.hung.load(Ordering::Acquire) {
+            self.give_up(timeout, "at exit");
         }
     }
 
-    /// Lines published in rings and not yet taken: read without consuming.
-    fn count_queued(&self) -> u64 {
-        let list = self.rings.lock();
-        list.live
-            .iter()
-            .map(|r| r.readable(ring::count_records).1)
-            .sum()
+    /// Declares the sink hung: from now on nothing more is written. Counts
+    /// the lines still queued, the batch the sink is stuck on and the drops
+    /// not yet collected, and reports once on stderr.
+    ///
+    /// `during` completes the message: `at shutdown`, `at exit`, `in a
+    /// synchronous write`.
+    #[cold]
+    fn give_up(&self, waited: Duration, during: &str) {
+        // Producers that load `stopped` after this write synchronously, see
+        // `hung` and count their line as abandoned. SeqCst pairs with
+        // `Drainer::write_batch`: either it sees `hung` after publishing
+        // `in_flight`, or the swap below sees its lines.
+        self.hung.store(true, Ordering::SeqCst);
+        self.stopped.store(true, Ordering::Release);
+
+        // Claim the stuck batch; the writer counts it only if it still can.
+        let mut abandoned = self.in_flight.swap(0, Ordering::SeqCst);
+        {
+            let list = self.rings.lock();
+            for ring in &list.live {
+                abandoned += ring.queued_lines();
+                let drops = ring.dropped.swap(0, Ordering::Relaxed);
+                self.counters.dropped.fetch_add(drops, Ordering::Relaxed);
+            }
+        }
+        self.counters
+            .abandoned
+            .fetch_add(abandoned, Ordering::Relaxed);
+        crate::notice::stderr_once(
+            "writer-hung",
+            &format!(
+                "dynlog: the sink hung for {} ms {during}; {abandoned} lines abandoned, and later lines are counted as abandoned",
+                waited.as_millis(),
+            ),
+        );
     }
 
     fn run_writer(self: Arc<Self>) {
@@ -448,9 +560,16 @@ impl Pipeline {
         let mut sleep = BUSY_SLEEP;
         loop {
             let drained = self.drainer.lock().drain(&self);
+            if self.hung.load(Ordering::Acquire) {
+                // Back from a sink declared hung: touch it no more.
+                *self.writer_done.lock() = true;
+                self.writer_done_cv.notify_all();
+                return;
+            }
             if self.stop_requested.load(Ordering::Acquire) {
                 let mut d = self.drainer.lock();
                 d.drain(&self);
+                d.write_notices(&self);
                 d.flush_sink(&self);
                 drop(d);
                 self.stopped.store(true, Ordering::Release);
@@ -490,41 +609,50 @@ pub(crate) fn park_once() {
 }
 
 impl Drainer {
-    /// Moves everything published in every ring into the sink. Returns the
-    /// number of bytes taken.
+    /// Moves everything published in every ring into the sink, then writes
+    /// the notices that are due. Returns the number of bytes taken.
+    ///
+    /// Bytes are freed in their ring as soon as they are copied into the
+    /// batch, before any write, so a ring never holds lines that are also
+    /// in the sink's hands. Stops taking lines once the sink is declared
+    /// hung.
     fn drain(&mut self, p: &Pipeline) -> usize {
         self.refresh_rings(p);
-
+        let mut total = 0;
+        let mut any_closed = false;
         // Snapshot what every ring has published; rings keep filling behind
         // the snapshot, which the next drain takes.
         self.cursors.clear();
-        let mut any_closed = false;
         for (idx, ring) in self.rings.iter().enumerate() {
             let drops = ring.dropped.swap(0, Ordering::Relaxed);
             if drops > 0 {
                 self.unreported_drops += drops;
                 p.counters.dropped.fetch_add(drops, Ordering::Relaxed);
             }
-            let len = ring.len();
-            if len > 0 {
-                self.cursors.push(Cursor { idx, pos: 0, len });
-            }
-            if ring.closed.load(Ordering::Acquire) && len == 0 {
+            let left = ring.len();
+            if left > 0 {
+                self.cursors.push(Cursor { idx, left });
+            } else if ring.closed.load(Ordering::Acquire) {
                 any_closed = true;
             }
         }
 
-        // Merge the rings by sequence number into the batch.
+        // Merge the rings by sequence number into the batch, freeing each
+        // record in its ring as soon as it is copied, so a ring never holds
+        // lines that are also in the sink's hands.
         let rings = std::mem::take(&mut self.rings);
-        let mut total = 0;
         loop {
+            if p.hung.load(Ordering::Acquire) {
+                self.abandon_batch(p);
+                break;
+            }
             let mut best: Option<(usize, u64, usize)> = None;
             for (c, cur) in self.cursors.iter().enumerate() {
-                if cur.pos >= cur.len {
+                if cur.left == 0 {
                     continue;
                 }
-                let (a, b) = rings[cur.idx].published(cur.len);
-                let (seq, len) = ring::header_at(a, b, cur.pos);
+                let (a, b) = rings[cur.idx].published(cur.left);
+                let (seq, len) = ring::header_at(a, b, 0);
                 if best.is_none_or(|(_, s, _)| seq < s) {
                     best = Some((c, seq, len));
                 }
@@ -532,39 +660,51 @@ impl Drainer {
             let Some((c, _, len)) = best else {
                 break;
             };
-            if self.batch.len() + len > BATCH_TARGET && !self.batch.is_empty() {
+            if !self.batch.is_empty() && self.batch.len() + len > BATCH_TARGET {
                 self.write_batch(p);
+                continue;
             }
             let cur = &mut self.cursors[c];
-            let (a, b) = rings[cur.idx].published(cur.len);
-            ring::extend_out(a, b, cur.pos + HEADER, len, &mut self.batch);
+            let ring = &rings[cur.idx];
+            let (a, b) = ring.published(cur.left);
+            ring::extend_out(a, b, HEADER, len, &mut self.batch);
+            ring.consume(HEADER + len, 1);
+            cur.left -= HEADER + len;
             self.batch_lines += 1;
-            cur.pos += HEADER + len;
+            total += HEADER + len;
         }
 
-        // Free what was taken and wake producers waiting for room.
+        // Wake producers waiting for room.
         for cur in &self.cursors {
             let ring = &rings[cur.idx];
-            ring.consume(cur.len);
-            total += cur.len;
             if ring.waiting.swap(false, Ordering::AcqRel) {
                 p.wake_producer(ring);
             }
         }
         self.rings = rings;
-        if !self.batch.is_empty() {
-            self.write_batch(p);
+        if p.hung.load(Ordering::Acquire) {
+            return total;
         }
-        if self.unreported_drops > 0 && !self.failing {
-            let n = std::mem::take(&mut self.unreported_drops);
-            (p.notice)(&mut self.batch, "lines dropped", &[("dropped", n)]);
-            self.batch_lines += 1;
-            self.write_batch(p);
-        }
+        self.write_batch(p);
+        self.write_notices(p);
         if any_closed {
             p.recycle_closed();
         }
         total
+    }
+
+    /// Counts what is batched as abandoned and forgets it (the sink was
+    /// declared hung while it was being collected).
+    fn abandon_batch(&mut self, p: &Pipeline) {
+        let lines = std::mem::take(&mut self.batch_lines);
+        p.counters.abandoned.fetch_add(lines, Ordering::Relaxed);
+        self.batch.clear();
+    }
+
+    /// Appends a line (or lines) written synchronously.
+    fn push(&mut self, bytes: &[u8]) {
+        self.batch.extend_from_slice(bytes);
+        self.batch_lines += count_lines(bytes);
     }
 
     fn refresh_rings(&mut self, p: &Pipeline) {
@@ -578,27 +718,91 @@ impl Drainer {
         self.rings_gen = p.rings_gen.load(Ordering::Acquire);
     }
 
-    /// Writes the batch, counting lines written or lost; clears it either way.
+    /// Writes the batch, counting lines written or lost; clears it either
+    /// way. If the sink was declared hung while this write was stuck, the
+    /// lines were already counted as abandoned and are not counted again.
     fn write_batch(&mut self, p: &Pipeline) {
         if self.batch.is_empty() {
             return;
         }
         let lines = std::mem::take(&mut self.batch_lines);
-        match write_all(&mut self.sink, &self.batch) {
+
+        // SeqCst pairs with `Pipeline::give_up`: either it claims these
+        // lines from `in_flight`, or we see `hung` here and count them.
+        p.in_flight.swap(lines, Ordering::SeqCst);
+        if p.hung.load(Ordering::SeqCst) {
+            let ours = p.in_flight.swap(0, Ordering::SeqCst);
+            p.counters.abandoned.fetch_add(ours, Ordering::Relaxed);
+            self.batch.clear();
+            return;
+        }
+        if self.unreported_lost > 0 {
+            self.write_lost_notice(p);
+        }
+        let result = write_all(&mut self.sink, &self.batch);
+        self.batch.clear();
+
+        // Whoever swaps `in_flight` to zero first counts these lines.
+        let ours = p.in_flight.swap(0, Ordering::SeqCst);
+        match result {
             Ok(()) => {
-                p.counters.lines_written.fetch_add(lines, Ordering::Relaxed);
-                if self.failing {
-                    self.failing = false;
-                }
+                p.counters.lines_written.fetch_add(ours, Ordering::Relaxed);
+                self.failing = false;
+            }
+            Err(e) => {
+                self.failing = true;
+                self.unreported_lost += ours;
+                p.counters.sink_errors.fetch_add(1, Ordering::Relaxed);
+                p.counters.lines_lost.fetch_add(ours, Ordering::Relaxed);
+                self.report(&e);
+            }
+        }
+    }
+
+    /// Writes the `lines lost` and `lines dropped` notices that are due,
+    /// once the sink works (a notice that fails stays due).
+    fn write_notices(&mut self, p: &Pipeline) {
+        if self.failing || p.hung.load(Ordering::Acquire) {
+            return;
+        }
+        if self.unreported_lost > 0 {
+            self.write_lost_notice(p);
+        }
+        if self.unreported_drops > 0 && !self.failing {
+            let n = self.unreported_drops;
+            if self.write_notice(p, "lines dropped", "dropped", n) {
+                self.unreported_drops -= n;
+            }
+        }
+    }
+
+    /// Says how many lines failed writes lost since the last such notice.
+    fn write_lost_notice(&mut self, p: &Pipeline) {
+        let n = self.unreported_lost;
+        if self.write_notice(p, "lines lost", "lost", n) {
+            self.unreported_lost -= n;
+        }
+    }
+
+    /// Writes one notice line straight to the sink. A failed notice is not
+    /// counted as a lost line; it stays due.
+    fn write_notice(&mut self, p: &Pipeline, message: &str, field: &str, n: u64) -> bool {
+        self.notice_buf.clear();
+        (p.notice)(&mut self.notice_buf, message, &[(field, n)]);
+        let result = write_all(&mut self.sink, &self.notice_buf);
+        match result {
+            Ok(()) => {
+                p.counters.lines_written.fetch_add(1, Ordering::Relaxed);
+                self.failing = false;
+                true
             }
             Err(e) => {
                 self.failing = true;
                 p.counters.sink_errors.fetch_add(1, Ordering::Relaxed);
-                p.counters.lines_lost.fetch_add(lines, Ordering::Relaxed);
                 self.report(&e);
+                false
             }
         }
-        self.batch.clear();
     }
 
     fn flush_sink(&mut self, p: &Pipeline) {
@@ -615,7 +819,8 @@ impl Drainer {
         }
         self.reported.push(e.kind());
         crate::notice::stderr_line(&format!(
-            "dynlog: writing log lines failed: {e}; lines are counted as lost until the sink recovers"
+            "dynlog: writing log lines failed: {}; lines are counted as lost until the sink recovers",
+            crate::error::io_text(e)
         ));
     }
 }

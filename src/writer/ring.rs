@@ -15,7 +15,9 @@
 //! and the line. The sequence number comes from one counter per pipeline,
 //! so the writer can merge the rings back into the order in which lines
 //! were emitted: a line logged after another (on any thread, once the first
-//! was published) is written after it.
+//! was published) is written after it. The producer counts pushes and the
+//! consumer counts the records it frees; the difference is the number of
+//! lines queued, known without reading the buffer.
 
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
@@ -32,7 +34,7 @@ pub(crate) fn header_at(a: &[u8], b: &[u8], pos: usize) -> (u64, usize) {
 }
 
 /// Copies `out.len()` bytes starting at `pos` of the region `(a, b)`.
-pub(crate) fn copy_out(a: &[u8], b: &[u8], pos: usize, out: &mut [u8]) {
+fn copy_out(a: &[u8], b: &[u8], pos: usize, out: &mut [u8]) {
     let n = out.len();
     if pos + n <= a.len() {
         out.copy_from_slice(&a[pos..pos + n]);
@@ -59,19 +61,6 @@ pub(crate) fn extend_out(a: &[u8], b: &[u8], pos: usize, n: usize, out: &mut Vec
     }
 }
 
-/// Counts the records in the region `(a, b)`.
-pub(crate) fn count_records(a: &[u8], b: &[u8]) -> u64 {
-    let total = a.len() + b.len();
-    let mut pos = 0;
-    let mut n = 0;
-    while pos + HEADER <= total {
-        let (_, len) = header_at(a, b, pos);
-        pos += HEADER + len;
-        n += 1;
-    }
-    n
-}
-
 /// A byte ring with one producer and one consumer at a time.
 pub(crate) struct Ring {
     /// The storage; bytes in `[head, tail)` belong to the consumer, the rest
@@ -83,6 +72,13 @@ pub(crate) struct Ring {
 
     /// Next byte the producer writes. Written only by the producer.
     tail: CachePadded<AtomicUsize>,
+
+    /// Lines pushed so far. Written only by the producer, on its own cache
+    /// line; read by whoever counts queued lines.
+    pushed: CachePadded<AtomicU64>,
+
+    /// Lines freed by the consumer so far. Written only by the consumer.
+    taken: AtomicU64,
 
     /// Set when the producing thread has exited: once empty, the ring can be
     /// handed to another thread.
@@ -124,6 +120,8 @@ impl Ring {
             buf,
             head: CachePadded(AtomicUsize::new(0)),
             tail: CachePadded(AtomicUsize::new(0)),
+            pushed: CachePadded(AtomicU64::new(0)),
+            taken: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
@@ -162,7 +160,8 @@ impl Ring {
             return false;
         }
 
-        // Copy into the free region, in two pieces when it wraps.
+        // Copy header and line into the free region, in two pieces where
+        // it wraps.
         let mut header = [0u8; HEADER];
         header[..8].copy_from_slice(&seq.to_le_bytes());
         header[8..].copy_from_slice(&(line.len() as u32).to_le_bytes());
@@ -175,15 +174,35 @@ impl Ring {
             pos = pos.wrapping_add(part.len());
         }
 
+        // Count the line before publishing it, so that `queued_lines` never
+        // sees a freed line that was not counted as pushed (Relaxed: the
+        // Release below orders it before the tail).
+        let pushed = self.pushed.load(Ordering::Relaxed);
+        self.pushed.store(pushed.wrapping_add(1), Ordering::Relaxed);
+
         // Release pairs with the consumer's Acquire in `readable`: the bytes
         // written above are visible before the new tail is.
         self.tail.store(pos, Ordering::Release);
         true
     }
 
+    /// Under loom the cells cannot lend out slices, so this copies the bytes
+    /// (through loom's checked reads) and leaks the copy: the crate only
+    /// builds, never runs, the drain under `cfg(dynlog_loom)`; the loom tests
+    /// exercise `push`, `readable` and `consume`.
+    #[cfg(dynlog_loom)]
+    pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
+        let (_, bytes) = self.readable(|a, b| [a, b].concat());
+        let n = len.min(bytes.len());
+        (
+            Box::leak(bytes.into_boxed_slice()).get(..n).unwrap_or(&[]),
+            &[],
+        )
+    }
+
     /// The first `len` published bytes, in order, as one or two slices
     /// (`len` at most what `len()` reported to the consumer). Consumer
-    /// only; the bytes stay valid until `consume`.
+    /// only; the bytes stay valid until `consume` frees them.
     #[cfg(not(dynlog_loom))]
     pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
         let cap = self.buf.len();
@@ -206,26 +225,9 @@ impl Ring {
         }
     }
 
-    /// The model checker's version: loom's cells are not contiguous bytes,
-    /// so the published bytes are copied out (through loom's checked
-    /// accesses) and leaked. Only the writer calls this, and the loom tests
-    /// do not run the writer; it exists so the crate builds under loom.
-    #[cfg(dynlog_loom)]
-    pub(crate) fn published(&self, len: usize) -> (&[u8], &[u8]) {
-        let cap = self.buf.len();
-        let head = self.head.load(Ordering::Relaxed);
-        let start = head % cap;
-        let first = len.min(cap - start);
-        let a = self.read_at(start, first, |a| a.to_vec());
-        let b = self.read_at(0, len - first, |b| b.to_vec());
-        (
-            Box::leak(a.into_boxed_slice()),
-            Box::leak(b.into_boxed_slice()),
-        )
-    }
-
     /// Calls `f` with the published bytes (one or two slices, in order) and
     /// returns how many there were; does not free them. Consumer only.
+    #[cfg(any(test, dynlog_loom))]
     pub(crate) fn readable<R>(&self, f: impl FnOnce(&[u8], &[u8]) -> R) -> (usize, R) {
         let cap = self.buf.len();
 
@@ -241,13 +243,32 @@ impl Ring {
         (len, r)
     }
 
-    /// Frees `n` bytes that `readable` reported. Consumer only.
-    pub(crate) fn consume(&self, n: usize) {
+    /// Frees `n` bytes that `readable` reported, holding `lines` lines.
+    /// Consumer only.
+    pub(crate) fn consume(&self, n: usize, lines: u64) {
         let head = self.head.load(Ordering::Relaxed);
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.taken
+            .store(taken.wrapping_add(lines), Ordering::Relaxed);
 
         // Release pairs with the producer's Acquire in `push`: our reads of
         // the freed bytes happen before the producer may overwrite them.
         self.head.store(head.wrapping_add(n), Ordering::Release);
+    }
+
+    /// Lines published and not yet freed. Exact while neither side is in
+    /// the middle of a push or a consume; reads no buffer bytes, so any
+    /// thread may call it, even while a consumer is stuck in a write.
+    pub(crate) fn queued_lines(&self) -> u64 {
+        // Acquire pairs with the consumer's Release of `head` in `consume`,
+        // which comes after its store of `taken`.
+        let _ = self.head.load(Ordering::Acquire);
+        let taken = self.taken.load(Ordering::Relaxed);
+        // Acquire pairs with the producer's Release of `tail` in `push`,
+        // which comes after its store of `pushed`.
+        let _ = self.tail.load(Ordering::Acquire);
+        let pushed = self.pushed.load(Ordering::Relaxed);
+        pushed.saturating_sub(taken)
     }
 
     /// Forgets everything unread and clears the flags, for reuse by another
@@ -255,6 +276,8 @@ impl Ring {
     pub(crate) fn reset(&self) {
         let tail = self.tail.load(Ordering::Acquire);
         self.head.store(tail, Ordering::Release);
+        let pushed = self.pushed.load(Ordering::Acquire);
+        self.taken.store(pushed, Ordering::Release);
         self.closed.store(false, Ordering::Release);
         self.waiting.store(false, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
@@ -275,7 +298,7 @@ impl Ring {
         });
     }
 
-    #[cfg(not(dynlog_loom))]
+    #[cfg(all(test, not(dynlog_loom)))]
     fn read_at<R>(&self, start: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         if len == 0 {
             return f(&[]);
@@ -313,20 +336,24 @@ impl Ring {
 mod tests {
     use super::*;
 
-    /// The lines (without headers) and their sequence numbers.
+    /// The lines, without their headers.
     fn drain(ring: &Ring) -> Vec<u8> {
-        let (n, bytes) = ring.readable(|a, b| {
-            let mut out = Vec::new();
-            let mut pos = 0;
-            while pos < a.len() + b.len() {
-                let (_, len) = header_at(a, b, pos);
-                extend_out(a, b, pos + HEADER, len, &mut out);
-                pos += HEADER + len;
-            }
-            out
-        });
-        ring.consume(n);
+        let (n, (bytes, lines)) = ring.readable(records);
+        ring.consume(n, lines);
         bytes
+    }
+
+    fn records(a: &[u8], b: &[u8]) -> (Vec<u8>, u64) {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        let mut lines = 0;
+        while pos < a.len() + b.len() {
+            let (_, len) = header_at(a, b, pos);
+            extend_out(a, b, pos + HEADER, len, &mut out);
+            pos += HEADER + len;
+            lines += 1;
+        }
+        (out, lines)
     }
 
     #[test]
@@ -334,12 +361,12 @@ mod tests {
         let ring = Ring::new(40);
         assert!(ring.push(1, b"hello\n"));
         assert!(ring.push(2, b"world\n"));
-        assert_eq!(ring.len(), 36);
         assert_eq!(
             ring.readable(|a, b| (header_at(a, b, 0), header_at(a, b, 18)))
                 .1,
             ((1, 6), (2, 6))
         );
+        assert_eq!(ring.len(), 36);
         assert_eq!(drain(&ring), b"hello\nworld\n");
         assert_eq!(ring.len(), 0);
     }
@@ -366,12 +393,45 @@ mod tests {
             assert_eq!(drain(&ring), want, "round {round}");
         }
     }
+
+    #[test]
+    fn queued_lines_counts_pushes_not_yet_freed() {
+        let ring = Ring::new(64);
+        assert_eq!(ring.queued_lines(), 0);
+        assert!(ring.push(0, b"one\n"));
+        assert!(ring.push(1, b"two\n"));
+        assert!(ring.push(2, b"three\n"));
+        assert_eq!(ring.queued_lines(), 3);
+        let (n, (bytes, _)) = ring.readable(records);
+        assert_eq!(bytes, b"one\ntwo\nthree\n");
+        ring.consume(n, 3);
+        assert_eq!(ring.queued_lines(), 0);
+        assert!(ring.push(3, b"four\n"));
+        ring.reset();
+        assert_eq!(ring.queued_lines(), 0);
+        assert_eq!(ring.len(), 0);
+    }
 }
 
 #[cfg(all(test, dynlog_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
+
+    /// The lines of whole records; a torn record fails the model.
+    fn loom_records(a: &[u8], b: &[u8]) -> (Vec<u8>, u64) {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        let mut lines = 0;
+        while pos < a.len() + b.len() {
+            let (_, len) = header_at(a, b, pos);
+            assert_eq!(len, 3, "a torn record");
+            extend_out(a, b, pos + HEADER, len, &mut out);
+            pos += HEADER + len;
+            lines += 1;
+        }
+        (out, lines)
+    }
 
     /// The consumer sees whole pushes in order and never a byte that the
     /// producer has not published, under every interleaving loom explores.
@@ -383,35 +443,24 @@ mod loom_tests {
                 let ring = ring.clone();
                 loom::thread::spawn(move || {
                     let mut sent = 0;
-                    for (seq, line) in [&b"ab\n"[..], b"cd\n", b"ef\n"].into_iter().enumerate() {
-                        if ring.push(seq as u64, line) {
+                    for line in [&b"ab\n"[..], b"cd\n", b"ef\n"] {
+                        if ring.push(0, line) {
                             sent += 1;
                         }
                     }
                     sent
                 })
             };
-            let lines = |ring: &Ring| {
-                let (n, bytes) = ring.readable(|a, b| {
-                    let mut out = Vec::new();
-                    let mut pos = 0;
-                    while pos < a.len() + b.len() {
-                        let (_, len) = header_at(a, b, pos);
-                        assert_eq!(len, 3, "a torn record");
-                        extend_out(a, b, pos + HEADER, len, &mut out);
-                        pos += HEADER + len;
-                    }
-                    out
-                });
-                ring.consume(n);
-                bytes
-            };
             let mut seen = Vec::new();
             for _ in 0..2 {
-                seen.extend_from_slice(&lines(&ring));
+                let (n, (bytes, lines)) = ring.readable(loom_records);
+                seen.extend_from_slice(&bytes);
+                ring.consume(n, lines);
             }
             let sent = producer.join().unwrap();
-            seen.extend_from_slice(&lines(&ring));
+            let (n, (bytes, lines)) = ring.readable(loom_records);
+            seen.extend_from_slice(&bytes);
+            ring.consume(n, lines);
             let all = b"ab\ncd\nef\n";
             assert_eq!(seen.len() / 3, sent);
             assert_eq!(&seen[..], &all[..seen.len()]);
