@@ -10,43 +10,22 @@
 
 mod receivers;
 
-use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dynlog::config::{OtlpSettings, Protocol};
 use dynlog::Guard;
-use receivers::{dead_endpoint, wait_until, Answer, GrpcReceiver, HttpReceiver, SilentServer};
+use receivers::{
+    dead_endpoint, wait_until, Answer, GrpcReceiver, HttpReceiver, SharedBuf, SilentServer,
+};
 use serde_json::{json, Value};
 use tracing::Dispatch;
 
 /// Longest the test waits for work that must not block.
 const WATCHDOG: Duration = Duration::from_secs(30);
 
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 impl SharedBuf {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
     /// Lines of the `work` events.
     fn work_lines(&self) -> usize {
         self.lines()

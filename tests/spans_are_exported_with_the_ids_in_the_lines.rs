@@ -8,11 +8,9 @@
 mod receivers;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use dynlog::config::{OtlpSettings, Protocol};
-use receivers::{describe, hex, resources, Answer, GrpcReceiver, HttpReceiver, Inbox};
+use receivers::{describe, hex, resources, Answer, GrpcReceiver, HttpReceiver, Inbox, SharedBuf};
 use serde_json::Value;
 
 const REMOTE_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -20,30 +18,6 @@ const REMOTE_PARENT: &str = "b7ad6b7169203331";
 const UNSAMPLED_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const FILE: &str = "tests/spans_are_exported_with_the_ids_in_the_lines.rs";
 const MODULE: &str = "spans_are_exported_with_the_ids_in_the_lines";
-
-#[derive(Clone, Default)]
-struct SharedBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl SharedBuf {
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
 
 /// Source lines of the spans' callsites, for `code.line.number`.
 #[derive(Default)]
