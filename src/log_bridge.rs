@@ -71,10 +71,16 @@ pub(crate) fn install(inner: &Arc<Inner>) {
     match log::set_boxed_logger(Box::new(bridge)) {
         Ok(()) => log::set_max_level(log_level_filter(inner.max_level())),
         Err(_) => {
-            crate::notice::stderr_once(
-                "log-logger-set",
-                "dynlog: another `log` logger is already set; `log` records do not go through dynlog",
-            );
+            // A notice in the sink's format (SPEC 12), once per process.
+            if crate::notice::first_time("log-logger-set") {
+                let mut line = Vec::new();
+                (inner.pipeline.notice_format())(
+                    &mut line,
+                    "another `log` logger is already set; `log` records do not go through dynlog",
+                    &[],
+                );
+                inner.pipeline.write_direct(&line);
+            }
         }
     }
 }
