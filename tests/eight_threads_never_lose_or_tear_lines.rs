@@ -54,15 +54,7 @@ fn log_from_threads(dispatch: &tracing::Dispatch, lines: u64) {
 #[test]
 fn eight_threads_to_a_file_lose_nothing_and_keep_their_order() {
     let file = TempFile::new("eight-threads.jsonl", "");
-    let sink = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file.path)
-        .unwrap();
-    let (subscriber, guard) = dynlog::Builder::new()
-        .json(true)
-        .writer(sink)
-        .build()
-        .unwrap();
+    let (subscriber, guard) = support::json_to_file(&file);
     let dispatch = tracing::Dispatch::new(subscriber);
     log_from_threads(&dispatch, LINES);
     guard.flush();

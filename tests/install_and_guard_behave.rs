@@ -342,15 +342,7 @@ fn lines_after_the_guard_is_dropped_are_written_synchronously() {
 #[test]
 fn flush_returns_once_accepted_lines_are_in_the_sink() {
     let file = TempFile::new("flush.log", "");
-    let sink = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file.path)
-        .unwrap();
-    let (subscriber, guard) = dynlog::Builder::new()
-        .json(true)
-        .writer(sink)
-        .build()
-        .unwrap();
+    let (subscriber, guard) = support::json_to_file(&file);
     tracing::subscriber::with_default(subscriber, || {
         for round in 1..=3u64 {
             for i in 0..100 {

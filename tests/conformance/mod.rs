@@ -277,19 +277,7 @@ pub fn run_child(test_name: &str, case: &str, env: &[(&str, &str)]) -> ChildOutp
 pub fn run_child_raw(test_name: &str, case: &str, env: &[(&str, &[u8])]) -> ChildOutput {
     use std::os::unix::ffi::OsStrExt;
 
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        test_name,
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ]);
-    for k in inherited_settings() {
-        cmd.env_remove(k);
-    }
-    cmd.env(CHILD_VAR, case);
+    let mut cmd = child_command(test_name, case);
     for (k, v) in env {
         cmd.env(k, std::ffi::OsStr::from_bytes(v));
     }
@@ -465,19 +453,7 @@ pub fn run_child_on_terminal(test_name: &str, case: &str, env: &[(&str, &str)]) 
     // by nothing else.
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
 
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        test_name,
-        "--exact",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ]);
-    for k in inherited_settings() {
-        cmd.env_remove(k);
-    }
-    cmd.env(CHILD_VAR, case);
+    let mut cmd = child_command(test_name, case);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -499,4 +475,32 @@ pub fn run_child_on_terminal(test_name: &str, case: &str, env: &[(&str, &str)]) 
         }
     }
     String::from_utf8(out).expect("UTF-8").replace("\r\n", "\n")
+}
+
+/// This test binary again, running only `test_name` as child case `case`,
+/// without the logging settings of the parent's environment.
+fn child_command(test_name: &str, case: &str) -> Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        test_name,
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ]);
+    for k in inherited_settings() {
+        cmd.env_remove(k);
+    }
+    cmd.env(CHILD_VAR, case);
+    cmd
+}
+
+/// A JSON subscriber, with defaults otherwise, appending to `file`.
+pub fn json_to_file(file: &TempFile) -> (dynlog::DynlogSubscriber, dynlog::Guard) {
+    let sink = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file.path)
+        .unwrap();
+    Builder::new().json(true).writer(sink).build().unwrap()
 }
